@@ -1,0 +1,1 @@
+"""Automation: triggers, alerts and the retraining agent."""

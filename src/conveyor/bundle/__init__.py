@@ -1,0 +1,73 @@
+"""The deployable model bundle: fitted pipeline, signature, reference statistics, manifest.
+
+Example:
+    >>> from conveyor.bundle import save_bundle, load_bundle, build_signature, build_reference
+    >>> info = save_bundle(pipe, out, signature=sig, reference=ref, metrics=m, run_id="r1",
+    ...                    dataset_version="3", config_fingerprint="ab12", model_name="churn",
+    ...                    X_check=X_test)  # doctest: +SKIP
+    >>> loaded = load_bundle(out, expected_manifest_digest=info.manifest_digest)  # doctest: +SKIP
+    >>> loaded.runtime().predict_records([{...}])  # doctest: +SKIP
+
+Heavy libraries (scikit-learn, skops, onnx) are imported only inside the
+functions that need them.
+"""
+
+from __future__ import annotations
+
+from conveyor.bundle._bundle import BundleInfo, LoadedBundle, load_bundle, save_bundle
+from conveyor.bundle._manifest import (
+    MANIFEST_FORMAT_VERSION,
+    FileEntry,
+    Manifest,
+    OnnxInfo,
+    OnnxInput,
+    manifest_digest,
+    verify_bundle,
+)
+from conveyor.bundle._reference import (
+    OTHER_CATEGORY,
+    REFERENCE_FORMAT_VERSION,
+    bin_counts,
+    build_reference,
+    category_key,
+)
+from conveyor.bundle._serialize import ALLOWED_TYPE_PREFIXES, is_allowed_type
+from conveyor.bundle._signature import (
+    SIGNATURE_FORMAT_VERSION,
+    InputField,
+    OutputField,
+    Signature,
+    build_signature,
+)
+from conveyor.bundle._validate import FieldError, RecordValidator
+from conveyor.bundle.runtime import BundleRuntime, InvalidRecords
+
+__all__ = [
+    "ALLOWED_TYPE_PREFIXES",
+    "MANIFEST_FORMAT_VERSION",
+    "OTHER_CATEGORY",
+    "REFERENCE_FORMAT_VERSION",
+    "SIGNATURE_FORMAT_VERSION",
+    "BundleInfo",
+    "BundleRuntime",
+    "FieldError",
+    "FileEntry",
+    "InputField",
+    "InvalidRecords",
+    "LoadedBundle",
+    "Manifest",
+    "OnnxInfo",
+    "OnnxInput",
+    "OutputField",
+    "RecordValidator",
+    "Signature",
+    "bin_counts",
+    "build_reference",
+    "build_signature",
+    "category_key",
+    "is_allowed_type",
+    "load_bundle",
+    "manifest_digest",
+    "save_bundle",
+    "verify_bundle",
+]

@@ -1,0 +1,1 @@
+"""The ``conveyor`` command line: thin, it parses, calls the API and prints."""

@@ -1,0 +1,129 @@
+"""``conveyor run``, ``conveyor init`` and ``conveyor gc``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from conveyor.cli._console import console, fmt_duration, open_project, print_json
+
+_OVERRIDE = typer.Option("--override", "-o", help="Override a config value: -o split.test=0.2 (repeatable).")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_cmd)
+    app.command("init")(init_cmd)
+    app.command("gc")(gc_cmd)
+
+
+def run_cmd(
+    config: Annotated[str | None, typer.Argument(help="conveyor.yaml or project directory.")] = None,
+    override: Annotated[list[str] | None, _OVERRIDE] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step, reuse nothing.")] = False,
+    from_step: Annotated[str | None, typer.Option("--from", help="Re-run from this step on.")] = None,
+    only: Annotated[str | None, typer.Option("--only", help="Run only this step.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the run as JSON on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+) -> None:
+    """Run the pipeline described by conveyor.yaml."""
+    from conveyor.cli._reporter import RichReporter
+
+    project = open_project(config, override)
+    with project:
+        reporter = RichReporter(quiet=quiet or json_out)
+        result = project.run(
+            no_cache=no_cache, from_step=from_step, only=only, reporter=reporter, raise_on_failure=False
+        )
+        if json_out:
+            print_json(_run_json(result))
+        else:
+            _print_summary(project, result, quiet=quiet)
+        if result.exception is not None:
+            exc = result.exception
+            exc.run_id = result.id  # type: ignore[attr-defined]
+            raise exc
+
+
+def _run_json(result) -> dict:  # noqa: ANN001
+    return {
+        "run_id": result.id,
+        "status": result.status,
+        "error": result.error,
+        "duration_s": round(result.duration_s, 3),
+        "steps": [
+            {
+                "name": s.name, "status": s.status, "duration_s": round(s.duration_s, 3),
+                "rows_in": s.rows_in, "rows_out": s.rows_out, "outputs": s.outputs,
+                "warnings": s.warnings, "notes": s.notes, "error": s.error,
+            }
+            for s in result.steps
+        ],
+        "dataset_versions": [
+            {"version": d.version, "digest": d.digest, "rows": d.rows, "columns": d.columns}
+            for d in result.dataset_versions
+        ],
+        "summary": result.summary,
+    }
+
+
+def _print_summary(project, result, *, quiet: bool) -> None:  # noqa: ANN001
+    from rich.table import Table
+    from rich.text import Text
+
+    con = console()
+    if result.status != "succeeded":
+        return
+    cached = sum(1 for s in result.steps if s.status == "cached")
+    ran = sum(1 for s in result.steps if s.status == "succeeded")
+    summary = result.summary
+    if summary.get("leaderboard"):
+        table = Table(title="Leaderboard", title_justify="left")
+        rows = summary["leaderboard"]
+        for col in rows[0]:
+            table.add_column(str(col), justify="right" if isinstance(rows[0][col], (int, float)) else "left")
+        for row in rows:
+            table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()])
+        con.print(table)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("run", result.id)
+    table.add_row("status", Text(result.status, style="green"))
+    table.add_row("steps", f"{ran} ran, {cached} reused from cache")
+    table.add_row("duration", fmt_duration(result.duration_s))
+    for d in result.dataset_versions[:1]:
+        table.add_row("dataset", f"v{d.version} ({d.rows:,} rows x {d.columns} columns, {d.digest[:12]})")
+    for key, label in (("model", "model"), ("model_version", "model version"), ("decision", "decision"),
+                       ("primary_metric", "metric"), ("report_html", "report"), ("report_json", "report (json)")):
+        if summary.get(key) is not None:
+            table.add_row(label, Text(str(summary[key])))
+    con.print(table)
+
+
+def init_cmd(
+    name: Annotated[str, typer.Argument(help="Project name (also the directory created).")],
+    directory: Annotated[str | None, typer.Option("--dir", help="Where to create it (default: ./NAME).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Write into an existing, non-empty directory.")] = False,
+) -> None:
+    """Create a runnable project: conveyor.yaml, sample data and a README."""
+    from pathlib import Path
+
+    from conveyor.scaffold import create_project
+
+    target = create_project(name, Path(directory or name), force=force)
+    con = console()
+    con.print(f"created project '{name}' in {target}")
+    con.print(f"next: cd {target} && conveyor run")
+
+
+def gc_cmd(
+    config: Annotated[str | None, typer.Argument(help="conveyor.yaml or project directory.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed.")] = False,
+) -> None:
+    """Remove artifacts that no run, dataset version or model version references."""
+    project = open_project(config)
+    with project:
+        result = project.gc(dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    console().print(f"{verb} {len(result.removed)} artifact(s), {result.bytes_freed:,} bytes; kept {result.kept}")

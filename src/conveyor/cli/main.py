@@ -1,0 +1,105 @@
+"""``conveyor``: the command line.
+
+Every command is a thin wrapper: parse options, call the Python API, print.
+Errors print one headline (and a hint) and exit 2 for user errors, 1 for
+failures; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from conveyor.cli._console import _state
+
+app = typer.Typer(
+    name="conveyor",
+    help="Conveyor: one config from raw data to a monitored model in production.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    project: Annotated[
+        str, typer.Option("--project", "-C", help="Project directory (or its conveyor.yaml).")
+    ] = ".",
+) -> None:
+    _state["debug"] = debug
+    _state["project"] = project
+
+
+def _register() -> None:
+    from conveyor.cli import commands_config, commands_data, commands_run, commands_runs
+
+    commands_run.register(app)
+    commands_runs.register(app)
+    commands_data.register(app)
+    commands_config.register(app)
+    try:
+        from conveyor.cli import commands_models
+    except ImportError:  # pragma: no cover - models CLI ships with the models issue
+        return
+    commands_models.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``conveyor`` console script."""
+    from conveyor.errors import ConveyorError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except ConveyorError as exc:
+        _print_error(exc.message, exc.hint, exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return 2
+        if isinstance(exc, click.exceptions.Abort):
+            sys.stderr.write("aborted\n")
+            return 1
+        _print_error(f"internal error: {type(exc).__name__}: {exc}", "re-run with --debug for the traceback", exc)
+        return 1
+    return 0
+
+
+def _print_error(message: str, hint: str | None, exc: BaseException) -> None:
+    from conveyor.cli._console import console
+
+    err = console(stderr=True)
+    if _state.get("debug"):
+        import traceback
+
+        traceback.print_exception(exc)
+    lines = message.splitlines() or [""]
+    from rich.text import Text
+
+    err.print(Text.assemble(("error: ", "bold red"), lines[0]))
+    for line in lines[1:]:
+        err.print(Text(line))
+    if hint:
+        err.print(Text(f"hint: {hint}", style="dim"))
+    run_id = getattr(exc, "run_id", None)
+    if run_id:
+        err.print(Text(f"run {run_id} recorded as failed: conveyor runs show {run_id}", style="dim"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

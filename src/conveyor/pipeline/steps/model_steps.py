@@ -1,0 +1,326 @@
+"""The model steps: train -> evaluate -> register.
+
+``train`` detects column types, builds the feature pipeline, fits (and tunes)
+every candidate and ranks them on the validation split. ``evaluate`` scores
+the winner on the held-out test split against a baseline and the gates,
+writes the reports, and packs the model bundle. ``register`` records the
+bundle as a model version and applies the promotion rule, re-scoring the
+current champion on the same test split.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from conveyor.errors import GateFailed
+from conveyor.pipeline.step import Step, StepContext, StepOutput
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+    from conveyor.config.models import ConveyorConfig
+
+__all__ = ["MODEL_STEPS"]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _xy(frame: pl.DataFrame, cfg: ConveyorConfig) -> tuple[pd.DataFrame, pd.Series]:
+    """Polars -> pandas at the features boundary: raw feature columns and the target."""
+    drop = [c for c in (cfg.target, cfg.id_column) if c and c in frame.columns]
+    X = frame.drop(drop).to_pandas()
+    y = frame.get_column(cfg.target).to_pandas()
+    return X, y
+
+
+def _classes(cfg: ConveyorConfig, y: pd.Series) -> list[Any] | None:
+    if cfg.task == "regression":
+        return None
+    classes = sorted(y.dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
+    if cfg.task == "binary" and cfg.positive_class is not None and len(classes) == 2:
+        pos = _match_label(cfg.positive_class, classes)
+        classes = [c for c in classes if c != pos] + [pos]
+    return classes
+
+
+def _match_label(label: Any, classes: list[Any]) -> Any:
+    from conveyor.errors import ConfigError
+
+    for c in classes:
+        if c == label or str(c) == str(label):
+            return c
+    raise ConfigError(f"positive_class '{label}' is not a class of the target; classes are: {classes}")
+
+
+def _positive(cfg: ConveyorConfig, classes: list[Any] | None) -> Any:
+    if cfg.task != "binary" or not classes:
+        return None
+    return classes[-1]
+
+
+# ---------------------------------------------------------------- train
+
+
+def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> StepOutput:
+    from conveyor.features import build_preprocessor, detect_column_types
+    from conveyor.train import check_target, default_primary_metric, fit_candidates
+
+    cfg = ctx.config
+    types = detect_column_types(train, target=cfg.target, id_column=cfg.id_column, config=cfg.features)
+    notes = ["column types (set features.* to correct them):", *[f"  {line}" for line in types.describe()]]
+    X_train, y_train = _xy(train, cfg)
+    X_valid, y_valid = _xy(validation, cfg) if validation.height else (None, None)
+    check_target(y_train, task=cfg.task, target_name=cfg.target)
+    classes = _classes(cfg, y_train)
+    primary = cfg.evaluate.primary_metric or default_primary_metric(cfg.task)
+    preprocessor = build_preprocessor(cfg.features, types, task=cfg.task, seed=cfg.seed)
+    board = fit_candidates(
+        cfg.models,
+        preprocessor=preprocessor,
+        X_train=X_train,
+        y_train=y_train,
+        X_valid=X_valid,
+        y_valid=y_valid,
+        task=cfg.task,
+        seed=cfg.seed,
+        primary_metric=primary,
+        classes=classes,
+        optuna_storage=ctx.services.get("metadata_url"),
+        study_prefix=f"{cfg.project}:{ctx.input_digests.get('train', '')[:12]}",
+        on_progress=ctx.progress,
+    )
+    from conveyor.bundle import dump_pipeline
+
+    out = ctx.workdir / "candidates"
+    out.mkdir(parents=True, exist_ok=True)
+    index = []
+    for rank, cand in enumerate(board.candidates):
+        fname = f"{rank:02d}.model"
+        dump_pipeline(cand.pipeline, out / fname)
+        index.append({
+            "rank": rank, "name": cand.name, "file": fname, "estimator": cand.spec.estimator,
+            "params": cand.params, "best_iteration": cand.best_iteration,
+            "validation_metrics": cand.validation_metrics, "fit_seconds": cand.fit_seconds,
+            "curve": cand.curve,
+            "tuning": None if cand.tuning is None else {
+                "best_params": cand.tuning.best_params, "best_value": cand.tuning.best_value,
+                "n_trials": cand.tuning.n_trials, "trials": cand.tuning.trials,
+                "study_name": cand.tuning.study_name,
+            },
+        })
+    types_doc = {k: list(v) for k, v in types.as_dict().items()}
+    (out / "candidates.json").write_text(json.dumps(
+        {"primary_metric": primary, "classes": classes, "column_types": types_doc, "candidates": index},
+        default=str, indent=1,
+    ))
+    notes.append("leaderboard (validation):")
+    notes += [f"  {i + 1}. {r['name']}: {primary} {r.get(primary, float('nan')):.4f}" for i, r in enumerate(board.rows)]
+    return StepOutput(
+        outputs={"candidates": out},
+        rows_in=train.height,
+        metrics={"primary_metric": primary, "leaderboard": board.rows,
+                 "summary": {"leaderboard": board.rows, "primary_metric": primary}},
+        notes=notes,
+        warnings=list(types.warnings),
+    )
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def _evaluate(ctx: StepContext, candidates: Path, train: pl.DataFrame, validation: pl.DataFrame,
+              test: pl.DataFrame) -> StepOutput:
+    from conveyor.bundle import build_reference, build_signature, load_pipeline, save_bundle
+    from conveyor.evaluate import evaluate_model, render_html_report, render_json_report
+
+    cfg = ctx.config
+    meta = json.loads((candidates / "candidates.json").read_text())
+    primary = meta["primary_metric"]
+    classes = meta["classes"]
+    positive = _positive(cfg, classes)
+    X_train, y_train = _xy(train, cfg)
+    X_test, y_test = _xy(test, cfg)
+    threshold_data = _xy(validation, cfg) if validation.height else None
+    evaluations = []
+    for entry in meta["candidates"]:
+        pipeline = load_pipeline(candidates / entry["file"])
+        ctx.progress(f"evaluating {entry['name']}", None)
+        winner = entry["rank"] == 0
+        evaluations.append(evaluate_model(
+            pipeline, task=cfg.task, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
+            config=cfg.evaluate if winner else cfg.evaluate.model_copy(
+                update={"cv_folds": None, "permutation_importance": False, "slices": []}),
+            classes=classes, positive_class=positive, seed=cfg.seed, primary_metric=primary,
+            model_name=entry["name"], threshold_data=threshold_data,
+        ))
+    best = evaluations[0]
+    best_entry = meta["candidates"][0]
+    leaderboard = [
+        {"model": e.model_name, "winner": i == 0,
+         **{k: v for k, v in e.metrics.items() if isinstance(v, (int, float))}}
+        for i, e in enumerate(evaluations)
+    ]
+    run_info = {"run_id": ctx.run_id, "project": cfg.project, "task": cfg.task, "target": cfg.target,
+                "dataset": ctx.input_digests.get("test", "")[:12]}
+    tuning = {c["name"]: c["tuning"]["trials"] for c in meta["candidates"] if c.get("tuning")}
+    curves = {c["name"]: c["curve"] for c in meta["candidates"] if c.get("curve")}
+    html = render_html_report(evaluations, title=f"{cfg.project}: evaluation", leaderboard=leaderboard,
+                              run_info=run_info, tuning=tuning, curves=curves)
+    report_json = render_json_report(evaluations, title=f"{cfg.project}: evaluation", leaderboard=leaderboard,
+                                     run_info=run_info, tuning=tuning, curves=curves)
+    report_dir = Path(".conveyor") / "reports" / ctx.run_id
+    # The bundle: the winner, its signature, reference statistics, metrics.
+    pipeline = load_pipeline(candidates / best_entry["file"])
+    threshold = best.threshold.threshold if best.threshold is not None else None
+    types = meta["column_types"]
+    signature = build_signature(
+        X_train, task=cfg.task, target=cfg.target, classes=classes, positive_class=positive,
+        threshold=threshold, categorical_columns=types.get("categorical", []), text_columns=types.get("text", []),
+    )
+    preds = pipeline.predict(X_train)
+    reference = build_reference(X_train, preds, numeric=types.get("numeric", []),
+                                categorical=types.get("categorical", []), seed=cfg.seed)
+    bundle_dir = ctx.workdir / "bundle"
+    info = save_bundle(
+        pipeline, bundle_dir, signature=signature, reference=reference,
+        metrics={"test": best.metrics, "baseline": best.baseline_metrics, "primary_metric": primary,
+                 "gates": best.gates.results if best.gates else [], "threshold": threshold},
+        run_id=ctx.run_id, dataset_version=ctx.input_digests.get("train"),
+        config_fingerprint=ctx.loaded.fingerprint, model_name=cfg.model_name, X_check=X_test, onnx=True,
+    )
+    evaluation_doc = {
+        "model": best.model_name, "primary_metric": primary, "metrics": best.metrics,
+        "baseline": best.baseline_metrics, "beats_baseline": [best.beats_baseline, best.baseline_reason],
+        "gates": {"passed": best.gates.passed, "results": best.gates.results, "failed": best.gates.failed},
+        "threshold": threshold, "classes": classes, "positive_class": positive,
+        "warnings": best.warnings, "onnx": info.manifest.get("onnx"),
+        "report_html": str(report_dir / "report.html"), "report_json": str(report_dir / "report.json"),
+    }
+    notes = [f"{best.model_name}: test {primary} {best.metrics.get(primary, float('nan')):.4f} "
+             f"(baseline {best.baseline_metrics.get(primary, float('nan')):.4f})"]
+    for r in best.gates.results:
+        notes.append(f"gate {r['metric']} {r['op']} {r['threshold']}: {r['value']:.4f} "
+                     f"{'pass' if r['passed'] else 'FAIL'}")
+    onnx = info.manifest.get("onnx") or {}
+    notes.append("onnx: " + (f"exported, max abs diff {onnx.get('max_abs_diff'):.2e}" if onnx.get("present")
+                             else f"not exported ({onnx.get('reason')})"))
+    return StepOutput(
+        outputs={"evaluation": evaluation_doc, "bundle": bundle_dir},
+        rows_in=test.height,
+        metrics={"test": best.metrics, "summary": {
+            "report_html": str((ctx.root / report_dir / "report.html")),
+            "report_json": str((ctx.root / report_dir / "report.json")),
+            "primary_metric": f"{primary} {best.metrics.get(primary, float('nan')):.4f} (test)",
+            "leaderboard": leaderboard,
+        }},
+        notes=notes,
+        warnings=list(best.warnings),
+        project_files={
+            str(report_dir / "report.html"): html.encode(),
+            str(report_dir / "report.json"): json.dumps(report_json, indent=1, allow_nan=False).encode(),
+        },
+    )
+
+
+# ---------------------------------------------------------------- register
+
+
+def _register(ctx: StepContext, evaluation: dict[str, Any], bundle: Path, test: pl.DataFrame) -> StepOutput:
+    from conveyor.bundle import load_bundle, manifest_digest
+    from conveyor.evaluate import compute_metrics
+    from conveyor.registry import decide_promotion
+    from conveyor.train import greater_is_better
+
+    cfg = ctx.config
+    registry = ctx.services["registry_factory"]()
+    name = cfg.model_name
+    primary = evaluation["primary_metric"]
+    gates_passed = bool(evaluation["gates"]["passed"]) and bool(evaluation["beats_baseline"][0])
+    candidate_value = evaluation["metrics"].get(primary)
+
+    champion_value = None
+    champion = registry.find_alias(name, cfg.promotion.alias)
+    if champion is not None:
+        X_test, y_test = _xy(test, cfg)
+        champ_dir = ctx.workdir / "champion"
+        ctx.services["artifacts"].get_tree(champion.bundle_digest, champ_dir)
+        loaded = load_bundle(champ_dir, expected_manifest_digest=champion.manifest_digest)
+        classes = evaluation["classes"]
+        proba = loaded.predict_proba(X_test) if cfg.task != "regression" else None
+        pred = loaded.predict(X_test)
+        champion_metrics = compute_metrics(cfg.task, y_test, y_pred=pred, y_proba=proba, classes=classes,
+                                           positive_class=evaluation["positive_class"],
+                                           threshold=loaded.signature.threshold)
+        champion_value = champion_metrics.get(primary)
+    decision = decide_promotion(
+        evaluation["metrics"], None if champion_value is None else {primary: champion_value},
+        primary_metric=primary, greater_is_better=greater_is_better(primary),
+        min_delta=cfg.promotion.min_delta, gates_passed=gates_passed,
+    )
+    if decision.action == "champion" and not cfg.promotion.auto:
+        decision = type(decision)(action="challenger", reason=decision.reason + "; promotion.auto is off")
+    version = registry.register(
+        name, bundle_digest=ctx.input_digests["bundle"], manifest_digest=manifest_digest(bundle),
+        run_id=ctx.run_id, dataset_version=ctx.input_digests.get("test"),
+        config_fingerprint=ctx.loaded.fingerprint, metrics=evaluation["metrics"],
+        gates=evaluation["gates"], status=decision.action,
+        git_commit=None, description=decision.reason,
+    )
+    if decision.action == "champion":
+        registry.promote(name, version.version, reason=decision.reason, actor="rule:promotion")
+    elif decision.action == "challenger":
+        registry.set_alias(name, "challenger", version.version, reason=decision.reason, actor="rule:promotion")
+    summary = {"model": f"{name} v{version.version}", "model_version": version.version,
+               "decision": f"{decision.action}: {decision.reason}"}
+    notes = [f"registered {name} v{version.version} as {decision.action}: {decision.reason}"]
+    if champion_value is not None:
+        notes.append(f"champion v{champion.version} re-scored on this test split: {primary} {champion_value:.4f}; "
+                     f"candidate {candidate_value:.4f}")
+    if not gates_passed:
+        failed = evaluation["gates"]["failed"] or [evaluation["beats_baseline"][1]]
+        raise GateFailed(f"{name} v{version.version} failed its gates and was registered as rejected: "
+                         + "; ".join(failed))
+    return StepOutput(outputs={"model_version": {"name": name, "version": version.version,
+                                                 "status": decision.action, "reason": decision.reason}},
+                      metrics={"summary": summary}, notes=notes)
+
+
+MODEL_STEPS: tuple[Step, ...] = (
+    Step(
+        name="train",
+        fn=_train,
+        inputs=("train", "validation"),
+        outputs={"candidates": "tree"},
+        version="1",
+        config_section=lambda cfg: {"features": cfg.features.model_dump(mode="json", by_alias=True),
+                                    "models": [m.model_dump(mode="json") for m in cfg.models],
+                                    "primary_metric": cfg.evaluate.primary_metric},
+        code_refs=lambda cfg: [c.transformer for c in cfg.features.custom]
+        + [m.estimator for m in cfg.models if ":" in m.estimator],
+        description="fit and tune every candidate, rank them on the validation split",
+    ),
+    Step(
+        name="evaluate",
+        fn=_evaluate,
+        inputs=("candidates", "train", "validation", "test"),
+        outputs={"evaluation": "json", "bundle": "tree"},
+        version="1",
+        config_section=lambda cfg: {"evaluate": cfg.evaluate.model_dump(mode="json"),
+                                    "model_name": cfg.model_name},
+        description="score on the test split, baseline, gates, report, bundle",
+    ),
+    Step(
+        name="register",
+        fn=_register,
+        inputs=("evaluation", "bundle", "test"),
+        outputs={"model_version": "json"},
+        version="1",
+        config_section=lambda cfg: cfg.promotion,
+        cacheable=False,
+        description="register the model version and apply the promotion rule",
+    ),
+)

@@ -1,0 +1,1 @@
+"""Serving: the HTTP service, batch and stream scoring."""
