@@ -159,9 +159,32 @@ class Project:
         """Delete every artifact no run, dataset version or model version references."""
         return self.artifacts.gc(self.metadata.referenced_digests(), dry_run=dry_run)
 
+    @property
+    def optuna_storage_url(self) -> str:
+        """Where tuning studies live: beside the metadata, never in its tables.
+
+        Optuna keeps its own Alembic history, so it gets its own SQLite file, or
+        its own schema in the team's PostgreSQL database.
+        """
+        url = self.metadata_url
+        if url.startswith("sqlite"):
+            return f"sqlite:///{self.root / '.conveyor' / 'optuna.db'}"
+        if url.startswith("postgresql"):
+            import sqlalchemy as sa
+
+            url = self.metadata.engine.url.render_as_string(hide_password=False)
+            engine = sa.create_engine(url)
+            with engine.begin() as conn:
+                conn.execute(sa.text("CREATE SCHEMA IF NOT EXISTS conveyor_optuna"))
+            engine.dispose()
+            sep = "&" if "?" in url else "?"
+            return f"{url}{sep}options=-csearch_path%3Dconveyor_optuna"
+        return url
+
     def _services(self) -> dict[str, Any]:
         return {
             "metadata_url": self.metadata_url,
+            "optuna_storage": lambda: self.optuna_storage_url,
             "artifacts": self.artifacts,
             "registry_factory": lambda: self.registry,
         }

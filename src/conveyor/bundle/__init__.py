@@ -24,6 +24,7 @@ from conveyor.bundle._manifest import (
     manifest_digest,
     verify_bundle,
 )
+from conveyor.bundle._onnx_io import category_text
 from conveyor.bundle._reference import (
     OTHER_CATEGORY,
     REFERENCE_FORMAT_VERSION,
@@ -65,6 +66,7 @@ __all__ = [
     "build_reference",
     "build_signature",
     "category_key",
+    "category_text",
     "is_allowed_type",
     "load_bundle",
     "manifest_digest",

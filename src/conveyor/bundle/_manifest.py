@@ -83,6 +83,9 @@ class OnnxInfo(BaseModel):
         inputs: the input contract, in graph order. Each input is a float32 or
             string tensor of shape [n, len(columns)]; missing numbers are fed as
             NaN and missing strings as ``missing_string``.
+        text_rule: how values become text for string inputs: ``category_text/1``
+            is :func:`conveyor.bundle.category_text` (ints and integral floats
+            as integers, booleans as True/False).
         output: name of the graph output holding probabilities (classifiers)
             or values (regressors).
         classes: column order of the probability output.
@@ -99,6 +102,7 @@ class OnnxInfo(BaseModel):
     output: str | None = None
     classes: list[Any] | None = None
     missing_string: str = ""
+    text_rule: Literal["category_text/1"] = "category_text/1"
     opset: dict[str, int] = Field(default_factory=dict)
     converter_versions: dict[str, str] = Field(default_factory=dict)
 

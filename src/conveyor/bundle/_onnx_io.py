@@ -3,11 +3,29 @@
 A pipeline that starts with a ``ColumnTransformer`` gets one graph input per
 raw column (numbers as float32 ``[n, 1]``, text as string ``[n, 1]``); any
 other all-numeric pipeline gets one float32 ``[n, k]`` input. Missing numbers
-are fed as NaN and missing text as ``""`` (see ``export_onnx`` for why).
+are fed as NaN and missing text as ``""``. Values fed to a string input follow
+:func:`category_text` (``1.0`` and ``1`` both become ``"1"``).
+
+Identity-step protocol
+----------------------
+A custom transformer (for example one that casts to float or turns category
+values into text) can tell the exporter that, given this input contract, it
+does nothing in an ONNX graph, by defining::
+
+    def onnx_passthrough(self) -> Literal["float32", "string", "any"] | None
+
+- ``"float32"``: identity on float32 inputs; the columns it reads are fed as float32;
+- ``"string"``: identity on text made by :func:`category_text`; its columns are fed as strings;
+- ``"any"``: identity whatever the input (e.g. no derived features configured);
+- ``None``: a real computation; it needs a registered skl2onnx converter.
+
+The exporter removes such steps from a copy of the pipeline before
+conversion. This module never imports the classes that implement it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +39,14 @@ if TYPE_CHECKING:
 __all__ = [
     "MISSING_STRING",
     "NotConvertible",
+    "category_text",
     "feeds_from_columns",
     "feeds_from_frame",
     "final_step",
     "first_step",
     "input_contract",
     "onnx_session",
+    "strip_identity_steps",
 ]
 
 MISSING_STRING = ""
@@ -44,6 +64,100 @@ def first_step(pipeline: Any) -> Any:
 def final_step(pipeline: Any) -> Any:
     steps = getattr(pipeline, "steps", None)
     return steps[-1][1] if steps else pipeline
+
+
+def category_text(value: Any) -> str:
+    """The text a category value is fed as: ints and integral floats as integers, bools as True/False.
+
+    Missing values (None, NaN) become ``""``.
+
+    Example:
+        >>> [category_text(v) for v in (1, 1.0, 2.5, True, "a", None)]
+        ['1', '1', '2.5', 'True', 'a', '']
+    """
+    if value is None:
+        return MISSING_STRING
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        if math.isnan(f):
+            return MISSING_STRING
+        return str(int(f)) if f.is_integer() else repr(f)
+    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing markers
+        return MISSING_STRING
+    return str(value)
+
+
+# ---------------------------------------------------------------- identity steps
+
+
+def _passthrough(step: Any) -> str | None:
+    hint = getattr(step, "onnx_passthrough", None)
+    if not callable(hint):
+        return None
+    value = hint()
+    return value if value in ("float32", "string", "any") else None
+
+
+def _strip_pipeline(pipeline: Any) -> tuple[Any, str | None]:
+    """Drop identity steps from ``pipeline`` in place; returns (what is left, leading input hint)."""
+    hint: str | None = None
+    kept = []
+    leading = True
+    for name, step in pipeline.steps:
+        kind = _passthrough(step)
+        if kind is None:
+            leading = False
+            kept.append((name, step))
+            continue
+        if leading and kind != "any" and hint is None:
+            hint = kind
+    if not kept:
+        return "passthrough", hint
+    pipeline.steps = kept
+    return pipeline, hint
+
+
+def strip_identity_steps(pipeline: Any) -> dict[str, str]:
+    """Remove identity steps (see the module docstring) from a *copy* of a fitted pipeline.
+
+    Returns:
+        column -> tensor type ("float32" or "string") for the columns whose
+        branch starts with an identity step that fixes the input type.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    hints: dict[str, str] = {}
+    if isinstance(pipeline, Pipeline):
+        # Leading identity steps of the outer pipeline (e.g. no derived features).
+        while len(pipeline.steps) > 1 and _passthrough(pipeline.steps[0][1]) == "any":
+            pipeline.steps = pipeline.steps[1:]
+    ct = first_step(pipeline)
+    if not isinstance(ct, ColumnTransformer):
+        return hints
+    entries = []
+    for name, transformer, columns in ct.transformers_:
+        hint: str | None = None
+        if isinstance(transformer, Pipeline):
+            transformer, hint = _strip_pipeline(transformer)
+        elif not isinstance(transformer, str) and _passthrough(transformer) is not None:
+            hint = _passthrough(transformer)
+            transformer = "passthrough"
+        if hint in ("float32", "string") and not isinstance(columns, slice):
+            for column in [columns] if isinstance(columns, str) else list(columns):
+                hints[str(column)] = hint
+        entries.append((name, transformer, columns))
+    ct.transformers_ = entries
+    return hints
+
+
+# ---------------------------------------------------------------- contract and feeds
 
 
 def _tensor_kind(series: pd.Series) -> str:
@@ -68,16 +182,22 @@ def _tensor_kind(series: pd.Series) -> str:
     )
 
 
-def input_contract(pipeline: Any, frame: pd.DataFrame) -> list[OnnxInput]:
-    """The graph inputs the converted pipeline will take, in order."""
+def input_contract(
+    pipeline: Any, frame: pd.DataFrame, *, hints: Mapping[str, str] | None = None
+) -> list[OnnxInput]:
+    """The graph inputs the (identity-stripped) pipeline will take, in order."""
     from sklearn.compose import ColumnTransformer
 
+    hints = hints or {}
     names = [str(c) for c in getattr(pipeline, "feature_names_in_", frame.columns)]
     missing = [c for c in names if c not in frame.columns]
     if missing:
         raise NotConvertible(f"check rows lack the pipeline's input columns {missing}")
     if isinstance(first_step(pipeline), ColumnTransformer):
-        return [OnnxInput(name=c, columns=[c], type=_tensor_kind(frame[c])) for c in names]  # type: ignore[arg-type]
+        return [
+            OnnxInput(name=c, columns=[c], type=hints.get(c) or _tensor_kind(frame[c]))  # type: ignore[arg-type]
+            for c in names
+        ]
     kinds = {c: _tensor_kind(frame[c]) for c in names}
     text = [c for c, k in kinds.items() if k != "float32"]
     if text:
@@ -92,7 +212,7 @@ def _as_float32(values: Sequence[Any]) -> np.ndarray:
 
 
 def _as_strings(values: Sequence[Any]) -> np.ndarray:
-    return np.array([MISSING_STRING if v is None else str(v) for v in values], dtype=object)
+    return np.array([category_text(v) for v in values], dtype=object)
 
 
 def feeds_from_columns(
@@ -109,6 +229,15 @@ def feeds_from_columns(
     return feeds
 
 
+def _text_column(series: pd.Series) -> np.ndarray:
+    import pandas as pd
+
+    # Convert each distinct value once; rows repeat categories.
+    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+    texts = np.array([category_text(u) for u in uniques] + [MISSING_STRING], dtype=object)
+    return texts[codes]
+
+
 def feeds_from_frame(inputs: Sequence[OnnxInput], frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """ONNX feeds from a raw pandas frame (missing numbers NaN, missing text ``""``)."""
     feeds: dict[str, np.ndarray] = {}
@@ -117,9 +246,7 @@ def feeds_from_frame(inputs: Sequence[OnnxInput], frame: pd.DataFrame) -> dict[s
         if spec.type == "float32":
             feeds[spec.name] = part.astype("float64").to_numpy(dtype=np.float32, na_value=np.nan)
         else:
-            arr = part.to_numpy(dtype=object)
-            mask = part.isna().to_numpy()
-            feeds[spec.name] = np.where(mask, MISSING_STRING, arr.astype(str)).astype(object)
+            feeds[spec.name] = np.column_stack([_text_column(part[c]) for c in spec.columns])
     return feeds
 
 

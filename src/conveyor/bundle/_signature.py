@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.errors import ModelError
 
@@ -98,8 +98,6 @@ class Signature(BaseModel):
     positive_class: JSONScalar | None = None
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
-    _validators: dict[tuple[bool, bool, str], RecordValidator] = PrivateAttr(default_factory=dict)
-
     @property
     def input_names(self) -> list[str]:
         """Input column names in training order."""
@@ -125,19 +123,14 @@ class Signature(BaseModel):
         strict_ranges: bool = False,
         extra: Literal["ignore", "reject"] = "ignore",
     ) -> RecordValidator:
-        """A compiled record validator for these options (cached per signature)."""
+        """A record validator compiled for these options; build it once and reuse it per request."""
         from conveyor.bundle._validate import RecordValidator
 
         if extra not in ("ignore", "reject"):
             raise ModelError(f"signature: extra must be 'ignore' or 'reject', got {extra!r}")
-        key = (strict_categories, strict_ranges, extra)
-        found = self._validators.get(key)
-        if found is None:
-            found = RecordValidator(
-                self, strict_categories=strict_categories, strict_ranges=strict_ranges, extra=extra
-            )
-            self._validators[key] = found
-        return found
+        return RecordValidator(
+            self, strict_categories=strict_categories, strict_ranges=strict_ranges, extra=extra
+        )
 
     def validate_records(
         self,

@@ -42,6 +42,7 @@ from conveyor.bundle._onnx_io import (
     final_step,
     input_contract,
     onnx_session,
+    strip_identity_steps,
 )
 
 if TYPE_CHECKING:
@@ -245,9 +246,14 @@ def export_onnx(
     if classifier and not hasattr(final_step(pipeline), "predict_proba"):
         return OnnxExport(None, OnnxInfo(reason="the classifier has no predict_proba", **base))
     try:
-        inputs = input_contract(pipeline, frame)
-        model = _convert(pipeline, frame, inputs, classifier=classifier)
+        work = copy.deepcopy(pipeline)
+        hints = strip_identity_steps(work)
+        inputs = input_contract(work, frame, hints=hints)
+        model = _convert(work, inputs, classifier=classifier)
         session = onnx_session(model)
+        # Columns the graph never reads are not graph inputs: do not feed them.
+        used = {i.name for i in session.get_inputs()}
+        inputs = [i for i in inputs if i.name in used]
         out_index = 1 if classifier else 0
         output = session.get_outputs()[out_index].name
         got = np.asarray(
@@ -301,15 +307,13 @@ def export_onnx(
     return OnnxExport(model if info.present else None, info)
 
 
-def _convert(
-    pipeline: Any, frame: pd.DataFrame, inputs: list[OnnxInput], *, classifier: bool
-) -> bytes:
+def _convert(work: Any, inputs: list[OnnxInput], *, classifier: bool) -> bytes:
+    """Convert ``work`` (a private copy, patched in place) with skl2onnx."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
     register_boosting_converters()
     patch_hist_gradient_boosting_converter()
-    work = copy.deepcopy(pipeline)
     _patch_string_imputers(work)
     initial_types = [
         (

@@ -47,8 +47,9 @@ class BundleRuntime:
     Args:
         loaded: the bundle from :func:`load_bundle`.
         use_onnx: use ``model.onnx`` when present (else always Python).
-        strict_categories: reject categories unseen in training (the encoders
-            otherwise map them to "unknown").
+        strict_categories: reject categories unseen in training (default, as in
+            :meth:`Signature.validate_records`); False lets the encoders map
+            them to "unknown".
         strict_ranges: reject values outside the training range.
         extra: ``"ignore"`` or ``"reject"`` unknown fields.
 
@@ -63,7 +64,7 @@ class BundleRuntime:
         loaded: LoadedBundle,
         *,
         use_onnx: bool = True,
-        strict_categories: bool = False,
+        strict_categories: bool = True,
         strict_ranges: bool = False,
         extra: Literal["ignore", "reject"] = "ignore",
     ) -> None:

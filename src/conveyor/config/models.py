@@ -286,7 +286,8 @@ class NumericFeatures(Section):
     transform: Literal["none", "log", "power"] = "none"
     bins: int | None = Field(default=None, ge=2, description="Quantile bins instead of raw values.")
     bins_encode: Literal["onehot", "ordinal"] = Field(
-        default="onehot", description="How quantile bins are encoded: one column per bin, or the bin index."
+        default="onehot",
+        description="How quantile bins are encoded: one column per bin, or the bin index.",
     )
 
 
@@ -308,14 +309,20 @@ class TextFeatures(Section):
     sublinear_tf: bool = True
 
 
+DatetimePart = Literal["year", "month", "day", "dayofweek", "hour", "dayofyear", "age_days"]
+
+
 class DatetimeFeatures(Section):
-    parts: list[Literal["year", "month", "day", "dayofweek", "hour", "dayofyear", "age_days"]] = Field(
+    parts: list[DatetimePart] = Field(
         default_factory=lambda: ["year", "month", "dayofweek"],
         description="'age_days': days from the value to age_reference (or to the latest training date).",
     )
-    cyclical: bool = Field(default=True, description="Month, day of week and hour as sin/cos pairs.")
+    cyclical: bool = Field(
+        default=True, description="Month, day of week and hour as sin/cos pairs."
+    )
     age_reference: str | None = Field(
-        default=None, description="Column to measure age in days against; implies the 'age_days' part."
+        default=None,
+        description="Column to measure age in days against; implies the 'age_days' part.",
     )
 
 
@@ -345,7 +352,9 @@ class FeaturesConfig(Section):
     )
     custom: list[UserTransformer] = Field(default_factory=list)
     sparse_threshold: float = Field(
-        default=0.3, ge=0, le=1,
+        default=0.3,
+        ge=0,
+        le=1,
         description="Keep the feature matrix sparse (text) when its density is below this; 0 = always dense.",
     )
 

@@ -54,6 +54,7 @@ __all__ = [
     "may_be_sparse",
     "parse_expression",
     "plan_derived",
+    "required_columns",
     "to_model_frame",
 ]
 
@@ -61,6 +62,7 @@ _HOME = {
     "build_preprocessor": "_build",
     "feature_names": "_build",
     "may_be_sparse": "_build",
+    "required_columns": "_build",
     "to_model_frame": "_build",
     "DatetimeParts": "_datetime",
     "DerivedFeature": "_derived",

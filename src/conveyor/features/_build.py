@@ -33,7 +33,13 @@ from conveyor.features._transformers import (
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-__all__ = ["build_preprocessor", "feature_names", "may_be_sparse", "to_model_frame"]
+__all__ = [
+    "build_preprocessor",
+    "feature_names",
+    "may_be_sparse",
+    "required_columns",
+    "to_model_frame",
+]
 
 TASKS = ("binary", "multiclass", "regression")
 _TARGET_TYPES = {"binary": "binary", "multiclass": "multiclass", "regression": "continuous"}
@@ -42,6 +48,30 @@ _TARGET_TYPES = {"binary": "binary", "multiclass": "multiclass", "regression": "
 def to_model_frame(frame: pl.DataFrame) -> pd.DataFrame:
     """The Polars frame as the pandas frame the preprocessor takes (the one conversion point)."""
     return frame.to_pandas()
+
+
+def required_columns(config: FeaturesConfig, types: ColumnTypes) -> list[str]:
+    """The raw input columns the preprocessor reads, in data order.
+
+    That is the raw feature columns plus the columns derived features, user
+    transformers and datetime age references read (which may be columns that
+    are not features themselves). Request validation and the bundle signature
+    should ask for exactly these.
+    """
+    wanted = {c for c in types.features if c not in set(types.derived_names)}
+    for feature in types.derived:
+        wanted |= feature.expr.columns
+    for spec in config.custom:
+        wanted |= set(spec.columns)
+    options = resolve_options(config, types)
+    wanted |= {
+        o.age_reference
+        for o in options.values()
+        if isinstance(o, DatetimeFeatures) and o.age_reference
+    }
+    if config.datetime_options.age_reference and types.datetime:
+        wanted.add(config.datetime_options.age_reference)
+    return [c for c in types.input_columns if c in wanted]
 
 
 def may_be_sparse(types: ColumnTypes, config: FeaturesConfig | None = None) -> bool:

@@ -36,7 +36,7 @@ def import_object(path: str, *, key: str) -> Any:
             f"{key}: cannot import module '{module_name}' for {path!r}: {exc}",
             hint="check the spelling, that the package is installed, and that its folder is on PYTHONPATH",
         ) from exc
-    except Exception as exc:
+    except Exception as exc:  # the user's module may fail in any way while it runs
         raise ConfigError(
             f"{key}: importing '{module_name}' failed: {type(exc).__name__}: {exc}"
         ) from exc
@@ -87,7 +87,7 @@ def load_user_transformer(spec: UserTransformer, *, index: int, columns: Sequenc
         ) from exc
     try:
         params = transformer.get_params(deep=False)
-    except Exception as exc:
+    except Exception as exc:  # user code: any failure is a breach of the contract
         raise ConfigError(
             f"{key}.transformer: {spec.transformer!r} does not follow the scikit-learn estimator contract: {exc}",
             hint=_CONTRACT_HINT,
@@ -105,7 +105,7 @@ def load_user_transformer(spec: UserTransformer, *, index: int, columns: Sequenc
         )
     try:
         clone(transformer)
-    except Exception as exc:
+    except Exception as exc:  # user code: any failure is a breach of the contract
         raise ConfigError(
             f"{key}.transformer: {spec.transformer!r} cannot be cloned: {exc}", hint=_CONTRACT_HINT
         ) from exc

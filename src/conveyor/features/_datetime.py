@@ -17,11 +17,13 @@ __all__ = ["DATETIME_PARTS", "DatetimeParts", "parse_datetimes"]
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "dayofyear", "age_days")
 # Parts that wrap around, with their period: December is next to January.
 _CYCLES = {"month": 12, "dayofweek": 7, "hour": 24}
-_NS_PER_DAY = 86_400 * 10**9
+_US_PER_DAY = 86_400 * 10**6
 
 
 def parse_datetimes(values: pd.Series, *, fmt: str = "ISO8601") -> pd.Series:
-    """Naive UTC ``datetime64[ns]`` values from datetimes or strings; unparseable -> NaT.
+    """Naive UTC ``datetime64[us]`` values from datetimes or strings; unparseable -> NaT.
+
+    Microseconds rather than nanoseconds, so sentinel dates like 9999-12-31 fit.
 
     Time-zone-aware values are converted to UTC; naive values and strings
     without an offset are taken as UTC already.
@@ -32,7 +34,7 @@ def parse_datetimes(values: pd.Series, *, fmt: str = "ISO8601") -> pd.Series:
     elif not pd.api.types.is_datetime64_any_dtype(series.dtype):
         series = pd.to_datetime(series.astype(object), errors="coerce", utc=True, format=fmt)
         series = series.dt.tz_localize(None)
-    return series.astype("datetime64[ns]")
+    return series.astype("datetime64[us]")
 
 
 def _string_format(series: pd.Series) -> str:
@@ -87,11 +89,13 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
         self.n_features_in_ = frame.shape[1]
         self.columns_ = [str(c) for c in frame.columns if c != reference]
         self.formats_ = {str(c): _string_format(frame[c]) for c in frame.columns}
-        self.reference_ns_: dict[str, int] = {}
+        self.reference_us_: dict[str, float] = {}
         if reference is None:
             for column in self.columns_:
-                latest = parse_datetimes(frame[column], fmt=self.formats_[column]).max()
-                self.reference_ns_[column] = int(latest.value) if pd.notna(latest) else 0
+                micros = _micros(parse_datetimes(frame[column], fmt=self.formats_[column]))
+                self.reference_us_[column] = (
+                    float(np.nanmax(micros)) if np.isfinite(micros).any() else 0.0
+                )
         raw = self._raw(frame)
         with np.errstate(all="ignore"):
             medians = [np.nanmedian(col) if np.isfinite(col).any() else 0.0 for col in raw.T]
@@ -135,8 +139,7 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
                 frame[self.reference_column],
                 fmt=self.formats_.get(self.reference_column, "ISO8601"),
             )
-            reference = ref.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
-            reference[ref.isna().to_numpy()] = np.nan
+            reference = _micros(ref)
         blocks = []
         for column in self.columns_:
             values = parse_datetimes(frame[column], fmt=self.formats_.get(column, "ISO8601"))
@@ -145,14 +148,11 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
 
     def _parts_of(self, column: str, values: pd.Series, reference: np.ndarray | None) -> np.ndarray:
         accessor = values.dt
-        missing = values.isna().to_numpy()
         outputs: list[np.ndarray] = []
         for part in self.parts:
             if part == "age_days":
-                ns = values.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
-                ns[missing] = np.nan
-                base = reference if reference is not None else float(self.reference_ns_[column])
-                outputs.append((base - ns) / _NS_PER_DAY)
+                base = reference if reference is not None else self.reference_us_[column]
+                outputs.append((base - _micros(values)) / _US_PER_DAY)
                 continue
             number = getattr(accessor, part).to_numpy(dtype=np.float64, na_value=np.nan)
             if self.cyclical and part in _CYCLES:
@@ -162,6 +162,13 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
             else:
                 outputs.append(number)
         return np.column_stack(outputs).astype(np.float64)
+
+
+def _micros(values: pd.Series) -> np.ndarray:
+    """Microseconds since the epoch as floats, NaN where the date is missing."""
+    micros = values.to_numpy(dtype="datetime64[us]").astype(np.int64).astype(np.float64)
+    micros[values.isna().to_numpy()] = np.nan
+    return micros
 
 
 def _frame(X: Any) -> pd.DataFrame:

@@ -1,15 +1,16 @@
 """Decide what kind of feature each column is: numeric, categorical, text or datetime.
 
 Declared lists in the config win; the rest is detected from the data. A
-kind whose list is declared is taken as complete: columns detected as that
-kind but not listed are dropped (and reported), so ``numeric: [a, b]`` means
-exactly those two numeric columns.
+kind whose list is declared is taken as complete: raw columns detected as
+that kind but not listed are dropped (and reported), so ``numeric: [a, b]``
+means exactly those two raw numeric columns (derived features still join).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -70,6 +71,14 @@ class ColumnTypes:
                 return kind
         return None
 
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: the kind lists, ``dropped`` (column -> reason), ``derived`` (name -> expression)."""
+        return {
+            **{kind: list(getattr(self, kind)) for kind in KINDS},
+            "dropped": dict(self.dropped),
+            "derived": {f.name: f.expr.text for f in self.derived},
+        }
+
     def describe(self) -> list[str]:
         """Lines for the run output, e.g. ``numeric (9): tenure, monthly_charges, …``."""
         derived = set(self.derived_names)
@@ -113,7 +122,9 @@ def detect_column_types(
             f"id_column: there is no column '{id_column}' in the data{did_you_mean(id_column, columns)}"
         )
     inputs = [c for c in columns if c != target]
-    derived = plan_derived(config.derived, kinds_of_frame(frame.drop(target)), target=target)
+    # The id column is not handed to the preprocessor, so derived features cannot read it.
+    not_inputs = [target] + ([id_column] if id_column is not None else [])
+    derived = plan_derived(config.derived, kinds_of_frame(frame.drop(not_inputs)), target=target)
     derived_kinds = {f.name: f.role for f in derived}
 
     declared = _declared(config, inputs + list(derived_kinds), target=target, id_column=id_column)
@@ -138,7 +149,12 @@ def detect_column_types(
             kind, reason = derived_kinds[column], None
         else:
             kind, reason = _detect(frame.get_column(column))
-        if kind is not None and _declared_list(config, kind) is not None:
+        # Derived features are defined to be used, so a declared list does not exclude them.
+        if (
+            kind is not None
+            and column not in derived_kinds
+            and _declared_list(config, kind) is not None
+        ):
             kind, reason = None, f"detected as {kind}, but features.{kind} does not list it"
         if kind is None:
             dropped[column] = reason or "unusable"

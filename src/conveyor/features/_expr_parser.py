@@ -1,4 +1,4 @@
-"""Syntax tree and Pratt parser of the expression grammar.
+"""Pratt parser of the expression grammar.
 
 Precedence, loosest first::
 
@@ -16,118 +16,32 @@ Precedence, loosest first::
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 
 from conveyor.errors import ConfigError
 from conveyor.features._expr_lexer import Token, expression_error, tokenize
+from conveyor.features._expr_nodes import (
+    FUNCTIONS,
+    Binary,
+    Call,
+    Column,
+    Compare,
+    InList,
+    Literal,
+    Logical,
+    Node,
+    Not,
+    Unary,
+    children,
+)
 
-__all__ = [
-    "FUNCTIONS",
-    "Binary",
-    "Call",
-    "Column",
-    "Compare",
-    "InList",
-    "Literal",
-    "Logical",
-    "Node",
-    "Not",
-    "Unary",
-    "parse",
-]
+__all__ = ["MAX_DEPTH", "MAX_NESTING", "parse"]
 
 MAX_NESTING = 50  # brackets, calls and prefix operators; bounds the parser's recursion
 MAX_DEPTH = 200  # of the finished tree; bounds the recursion of everything that walks it
 
-# name -> (fewest, most) arguments; None means no upper limit.
-FUNCTIONS: dict[str, tuple[int, int | None]] = {
-    "abs": (1, 1),
-    "clip": (3, 3),
-    "coalesce": (1, None),
-    "exp": (1, 1),
-    "if": (3, 3),
-    "is_null": (1, 1),
-    "log": (1, 1),
-    "log1p": (1, 1),
-    "max": (1, None),
-    "min": (1, None),
-    "round": (1, 2),
-    "sqrt": (1, 1),
-}
 _COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
 _ADDITIVE = frozenset({"+", "-"})
 _MULTIPLICATIVE = frozenset({"*", "/", "%"})
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    pos: int
-
-
-@dataclass(frozen=True, slots=True)
-class Literal(Node):
-    value: object  # int | float | str | bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class Column(Node):
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Unary(Node):
-    op: str  # '-' or '+'
-    operand: Node
-
-
-@dataclass(frozen=True, slots=True)
-class Binary(Node):
-    op: str  # + - * / % **
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True, slots=True)
-class Compare(Node):
-    op: str
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True, slots=True)
-class Logical(Node):
-    op: str  # 'and' | 'or'
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True, slots=True)
-class Not(Node):
-    operand: Node
-
-
-@dataclass(frozen=True, slots=True)
-class InList(Node):
-    operand: Node
-    values: tuple[object, ...]
-    negated: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Call(Node):
-    name: str
-    args: tuple[Node, ...]
-
-
-def children(node: Node) -> tuple[Node, ...]:
-    """The direct sub-expressions of ``node``."""
-    if isinstance(node, Unary | Not | InList):
-        return (node.operand,)
-    if isinstance(node, Binary | Compare | Logical):
-        return (node.left, node.right)
-    if isinstance(node, Call):
-        return node.args
-    return ()
 
 
 def parse(text: str, *, source: str = "<expr>") -> Node:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from conveyor.features._expr_parser import (
+from conveyor.features._expr_nodes import (
     Binary,
     Call,
     Column,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from conveyor.errors import DataError
-from conveyor.features._expr_parser import (
+from conveyor.features._expr_nodes import (
     Binary,
     Call,
     Column,
@@ -33,7 +33,7 @@ from conveyor.features._expr_parser import (
     Unary,
 )
 
-__all__ = ["compile_scalar"]
+__all__ = ["compile_scalar", "normalise_scalar"]
 
 Fn = Callable[[Mapping[str, Any]], Any]
 _MISSING = object()
@@ -60,14 +60,14 @@ def _lookup(record: Mapping[str, Any], name: str) -> Any:
             if not isinstance(value, Mapping):
                 return None
             value = value.get(part)
-        return _normalise(value)
+        return normalise_scalar(value)
     kind = type(value)
     if kind is float or kind is int or kind is str or kind is bool or value is None:
         return value
-    return _normalise(value)
+    return normalise_scalar(value)
 
 
-def _normalise(value: Any) -> Any:
+def normalise_scalar(value: Any) -> Any:
     """Map numpy / pandas scalars and missing markers to plain Python values."""
     if value is None:
         return None
@@ -81,7 +81,7 @@ def _normalise(value: Any) -> Any:
         return str(value)
     item = getattr(value, "item", None)  # numpy scalars (np.bool_ is no bool subclass)
     if item is not None and getattr(value, "shape", None) == ():
-        return _normalise(item())
+        return normalise_scalar(item())
     if type(value).__name__ in {"NAType", "NaTType"} and type(value).__module__.startswith(
         "pandas"
     ):

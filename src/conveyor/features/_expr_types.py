@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from conveyor.errors import ConfigError
 from conveyor.features._expr_lexer import expression_error
-from conveyor.features._expr_parser import (
+from conveyor.features._expr_nodes import (
     Binary,
     Call,
     Column,
@@ -51,22 +51,19 @@ def kind_of_literal(value: object) -> str:
 
 
 def kind_of_dtype(dtype: object) -> str:
-    """The expression kind of a Polars dtype (``number``, ``bool``, ``string``, ``null``, ``other``)."""
+    """The expression kind of a Polars dtype: number, bool, string, null, other (or any if not a dtype)."""
     import polars as pl
 
-    if not isinstance(dtype, pl.DataType) and not (
+    is_dtype = isinstance(dtype, pl.DataType) or (
         isinstance(dtype, type) and issubclass(dtype, pl.DataType)
-    ):
+    )
+    if not is_dtype:
         return "any"
-    if dtype.is_numeric():
+    if dtype.is_numeric():  # type: ignore[union-attr]
         return "number"
     if dtype == pl.Boolean:
         return "bool"
-    if (
-        dtype in (pl.String, pl.Categorical)
-        or isinstance(dtype, pl.Categorical | pl.Enum)
-        or dtype == pl.Enum
-    ):
+    if dtype in (pl.String, pl.Categorical, pl.Enum):
         return "string"
     if dtype == pl.Null:
         return "null"

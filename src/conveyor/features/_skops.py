@@ -4,8 +4,11 @@ from __future__ import annotations
 
 __all__ = ["TRUSTED_TYPES"]
 
-#: Conveyor's own transformers, safe to pass to ``skops.io.loads(..., trusted=...)``:
-#: they hold only strings, numbers, dicts and numpy arrays and run no code on load.
+#: Every type a preprocessor from :func:`build_preprocessor` holds that skops
+#: does not trust by default; all are plain data (strings, numbers, dicts,
+#: numpy arrays) and run no code on load. Pass them as
+#: ``skops.io.loads(data, trusted=[*TRUSTED_TYPES, ...])``; user transformers
+#: from ``features.custom`` are not included and must be trusted explicitly.
 TRUSTED_TYPES: tuple[str, ...] = (
     "conveyor.features._datetime.DatetimeParts",
     "conveyor.features._derived.DerivedFeatures",
@@ -14,4 +17,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "conveyor.features._transformers.Log1pClipped",
     "conveyor.features._transformers.TextColumn",
     "conveyor.features._transformers.ToFloat",
+    "numpy.dtype",  # dtype parameters (OneHotEncoder, TfidfVectorizer)
+    "sklearn.model_selection._split.KFold",  # TargetEncoder folds (regression)
+    "sklearn.model_selection._split.StratifiedKFold",  # TargetEncoder folds (classification)
 )

@@ -32,9 +32,11 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from conveyor.features._expr_lexer import expression_error
-from conveyor.features._expr_parser import FUNCTIONS, Column, Node, children, parse
+from conveyor.features._expr_nodes import FUNCTIONS, Column, Node, children
+from conveyor.features._expr_parser import parse
 from conveyor.features._expr_scalar import compile_scalar
 from conveyor.features._expr_types import KINDS, infer_kind, kind_of_dtype
+from conveyor.features._suggest import preview
 
 if TYPE_CHECKING:
     import polars as pl
@@ -114,7 +116,7 @@ class Expr:
             f"refers to unknown column '{name}'",
             source=source or self.source,
             suggestion=f"did you mean '{close[0]}'?" if close else None,
-            hint=None if close else f"available columns: {_preview(known)}",
+            hint=None if close else f"available columns: {preview(known)}",
         )
 
     def check_types(self, kinds: Mapping[str, str], *, source: str | None = None) -> str:
@@ -154,12 +156,3 @@ class Expr:
 
     def __hash__(self) -> int:
         return hash(self.tree)
-
-
-def _preview(names: list[str], limit: int = 12) -> str:
-    shown = ", ".join(names[:limit])
-    return (
-        shown + (f", … (+{len(names) - limit} more)" if len(names) > limit else "")
-        if names
-        else "(none)"
-    )

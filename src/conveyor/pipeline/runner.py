@@ -288,8 +288,11 @@ class Runner:
                 result.steps.append(record)
                 self.reporter.step_finished(record)
                 raise
-            for rel, content in out.project_files.items():
-                self._write_project_file(rel, content)
+            written = [rel for rel, content in out.project_files.items() if self._write_project_file(rel, content)]
+            if written:
+                # The step wrote a file it reads itself (the inferred schema.yaml): record the
+                # fingerprint that the next run will compute, so an unchanged re-run is cached.
+                fp = step_fingerprint(step, self.loaded.config, root=self.loaded.root, inputs=inputs)
             record = StepRun(
                 name=step.name, status="succeeded", fingerprint=fp, outputs=produced, inputs=inputs,
                 rows_in=out.rows_in, rows_out=out.rows_out, metrics=_jsonable(out.metrics),
@@ -300,7 +303,7 @@ class Runner:
             self.metadata.finish_step(
                 step_id, status="succeeded", cached=False, inputs=inputs, outputs=produced,
                 rows_in=record.rows_in, rows_out=record.rows_out, duration_s=record.duration_s,
-                metrics=record.metrics, notes=record.notes, warnings=record.warnings,
+                metrics=record.metrics, notes=record.notes, warnings=record.warnings, fingerprint=fp,
             )
             digests.update(produced)
             loaded_values.update({k: v for k, v in out.outputs.items() if self._kinds.get(k) != "tree"})
@@ -361,16 +364,19 @@ class Runner:
             )
             result.dataset_versions.append(record)
 
-    def _write_project_file(self, rel: str, content: bytes) -> None:
+    def _write_project_file(self, rel: str, content: bytes) -> bool:
+        """Write a file into the project unless it exists; True when written."""
         root = self.loaded.root.resolve()
         target = (root / rel).resolve()
         if root not in target.parents:
             raise ConfigError(f"refusing to write '{rel}' outside the project directory")
         if target.exists():
-            return
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         tmp.write_bytes(content)
         os.replace(tmp, target)
+        return True
 
 
 def _pid_alive(pid: int) -> bool:

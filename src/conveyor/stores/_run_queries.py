@@ -246,6 +246,7 @@ def finish_step(
     notes: list[str] | None,
     warnings: list[str] | None,
     error: str | None,
+    fingerprint: str | None = None,
 ) -> None:
     _check_status(status, STEP_STATUSES, "step")
     links = [
@@ -271,6 +272,7 @@ def finish_step(
             warnings=list(warnings or []),
             error=error,
             finished_at=finished_at,
+            **({"fingerprint": fingerprint} if fingerprint else {}),
         )
     )
     # Replace rather than merge, so finishing a step twice records its final lineage only.

@@ -290,6 +290,7 @@ class MetadataStore:
         notes: list[str] | None = None,
         warnings: list[str] | None = None,
         error: str | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         """Record how a step ended and its lineage.
 
@@ -300,6 +301,8 @@ class MetadataStore:
             inputs: input name -> artifact digest read by the step.
             outputs: output name -> artifact digest written by the step.
             duration_s: defaults to the time since :meth:`start_step`.
+            fingerprint: replaces the fingerprint given to :meth:`start_step`, for a
+                step whose result turned out to depend on a file it wrote itself.
         """
         self.transaction(
             lambda conn: _run_queries.finish_step(
@@ -316,6 +319,7 @@ class MetadataStore:
                 notes=notes,
                 warnings=warnings,
                 error=error,
+                fingerprint=fingerprint,
             )
         )
 

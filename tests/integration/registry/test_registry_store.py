@@ -385,3 +385,28 @@ def test_compare(registry: Registry) -> None:
     assert out["metrics"]["f1"] == {"a": 0.5, "b": None, "delta": None}
     assert out["metrics"]["recall"] == {"a": None, "b": 0.7, "delta": None}
     assert out["metrics"]["note"]["delta"] is None
+
+
+def test_a_lost_numbering_race_is_retried(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer takes the number between our read and our insert: the insert is retried."""
+    from conveyor.registry import _queries
+    from conveyor.registry._tables import model_versions
+
+    real = _queries.insert_version
+    calls = {"n": 0}
+
+    def racing(conn: sa.Connection, name: str, values: dict[str, Any]) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            row = {"model_name": name, "version": 1, "created_at": _queries.now(), **values}
+            conn.execute(model_versions.insert().values(**row))  # the other writer
+            conn.execute(model_versions.insert().values(**row))  # us: unique violation
+        return real(conn, name, values)
+
+    monkeypatch.setattr(_queries, "insert_version", racing)
+    v = reg(registry)
+    assert calls["n"] == 2
+    assert v.version == 1  # the failed attempt was rolled back as a whole
+    assert [x.version for x in registry.list_versions("churn")] == [1]

@@ -9,6 +9,8 @@ import pytest
 pytest.importorskip("skl2onnx")
 pytest.importorskip("onnxruntime")
 
+from sklearn.base import BaseEstimator, TransformerMixin
+
 from conveyor.bundle.onnx_export import (
     export_onnx,
     feeds_from_frame,
@@ -239,3 +241,171 @@ def test_classifier_without_probabilities_is_not_converted(churn: Any, churn_col
 def test_no_check_rows(lr_pipeline: Any, churn: Any) -> None:
     result = export_onnx(lr_pipeline, churn.X_test.iloc[:0])
     assert result.model is None and "no check rows" in result.info.reason
+
+
+# ---------------------------------------------------------------- identity-step protocol
+
+
+class _CastFloat(TransformerMixin, BaseEstimator):
+    """Like features' ToFloat: a cast, which is the identity on float32 ONNX inputs."""
+
+    def fit(self, X: Any, y: Any = None) -> _CastFloat:
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        return np.asarray(X, dtype=np.float64)
+
+    def onnx_passthrough(self) -> str:
+        return "float32"
+
+
+class _AsText(TransformerMixin, BaseEstimator):
+    """Like features' CategoryStrings: values to category text, missing to NaN."""
+
+    def fit(self, X: Any, y: Any = None) -> _AsText:
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        from conveyor.bundle import category_text
+
+        values = np.asarray(X, dtype=object)
+        out = np.empty(values.shape, dtype=object)
+        for idx, v in np.ndenumerate(values):
+            out[idx] = np.nan if pd.isna(v) else category_text(v)
+        return out
+
+    def onnx_passthrough(self) -> str:
+        return "string"
+
+
+class _NoDerived(TransformerMixin, BaseEstimator):
+    """Like features' DerivedFeatures with no expressions: hands the frame on unchanged."""
+
+    def fit(self, X: Any, y: Any = None) -> _NoDerived:
+        return self
+
+    def transform(self, X: Any) -> Any:
+        return X
+
+    def onnx_passthrough(self) -> str:
+        return "any"
+
+
+class _Opaque(_AsText):
+    """Same computation, but does not declare itself an identity."""
+
+    onnx_passthrough = None  # type: ignore[assignment]
+
+
+def _protocol_pipeline(churn: Any, churn_columns: Any, text_step: type) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric, categorical = churn_columns
+    numeric = [c for c in numeric if c != "senior_citizen"]
+    categorical = [*categorical, "senior_citizen"]  # an integer column used as a category
+    ct = ColumnTransformer(
+        [
+            (
+                "num",
+                Pipeline([("f", _CastFloat()), ("i", SimpleImputer()), ("s", StandardScaler())]),
+                numeric,
+            ),
+            (
+                "cat",
+                Pipeline(
+                    [
+                        ("t", text_step()),
+                        ("i", SimpleImputer(strategy="constant", fill_value="__missing__")),
+                        (
+                            "e",
+                            OneHotEncoder(
+                                handle_unknown="infrequent_if_exist", sparse_output=False
+                            ),
+                        ),
+                    ]
+                ),
+                categorical,
+            ),
+        ]
+    )
+    pipe = Pipeline(
+        [("derived", _NoDerived()), ("columns", ct), ("model", LogisticRegression(max_iter=1000))]
+    )
+    return pipe.fit(churn.X_train, churn.y_train)
+
+
+def test_identity_steps_are_dropped_and_fix_the_input_types(churn: Any, churn_columns: Any) -> None:
+    pipe = _protocol_pipeline(churn, churn_columns, _AsText)
+    result = export_onnx(pipe, churn.X_test)
+    _assert_proven(result, pipe, churn.X_test)
+    types = {i.name: i.type for i in result.info.inputs}
+    assert types["senior_citizen"] == "string"  # int dtype, but its branch starts with text
+    assert types["tenure"] == "float32" and types["contract"] == "string"
+    assert result.info.text_rule == "category_text/1"
+    # the original pipeline is untouched
+    assert [name for name, _ in pipe.steps] == ["derived", "columns", "model"]
+    assert isinstance(pipe.named_steps["columns"].named_transformers_["cat"].steps[0][1], _AsText)
+
+
+def test_steps_without_the_protocol_keep_the_python_path(churn: Any, churn_columns: Any) -> None:
+    pipe = _protocol_pipeline(churn, churn_columns, _Opaque)
+    result = export_onnx(pipe, churn.X_test)
+    assert result.model is None
+    assert "_Opaque" in (result.info.reason or "")
+
+
+def test_runtime_feeds_category_text_for_numeric_categories(
+    tmp_path: Any, churn: Any, churn_columns: Any, to_records: Any
+) -> None:
+    from conveyor.bundle import BundleRuntime, build_signature, load_bundle, save_bundle
+
+    _, categorical = churn_columns
+    pipe = _protocol_pipeline(churn, churn_columns, _AsText)
+    sig = build_signature(
+        churn.X_train,
+        task="binary",
+        target="churn",
+        classes=list(pipe.classes_),
+        categorical_columns=[*categorical, "senior_citizen"],
+        nullable_columns=list(churn.X_train.columns),
+    )
+    assert sig.field("senior_citizen").type == "integer"
+    info = save_bundle(
+        pipe,
+        tmp_path / "b",
+        signature=sig,
+        reference={},
+        metrics={},
+        run_id=None,
+        dataset_version=None,
+        config_fingerprint=None,
+        model_name="churn",
+        X_check=churn.X_test,
+    )
+    loaded = load_bundle(info.path)
+    records = to_records(churn.X_test)
+    for r in records[:20]:
+        r["senior_citizen"] = float(r["senior_citizen"])  # 1.0 and 1 are the same category
+    fast = BundleRuntime(loaded).predict_records(records)
+    slow = BundleRuntime(loaded, use_onnx=False).predict_records(records)
+    assert BundleRuntime(loaded).engine == "onnx"
+    np.testing.assert_allclose(
+        [r["probabilities"]["Yes"] for r in fast],
+        [r["probabilities"]["Yes"] for r in slow],
+        atol=info.manifest.onnx.max_abs_diff + 1e-9,
+    )
+
+
+def test_category_text_rule() -> None:
+    from conveyor.bundle import category_text
+
+    assert [category_text(v) for v in (1, 1.0, np.int64(2), np.float32(2.5), True, np.bool_(False))] == [
+        "1", "1", "2", "2.5", "True", "False",
+    ]  # fmt: skip
+    assert [category_text(v) for v in (None, float("nan"), pd.NA, "x", "")] == ["", "", "", "x", ""]

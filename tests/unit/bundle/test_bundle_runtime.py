@@ -103,14 +103,21 @@ def test_invalid_records_raise_with_every_error(
     assert "record 0: field 'tenure': expected integer, got string 'long'" in str(err)
 
 
-def test_unknown_category_passes_by_default_and_is_refused_when_strict(
+def test_unknown_category_is_refused_unless_relaxed(
     saved_lr_bundle: Any, churn: Any, to_records: Any
 ) -> None:
     loaded = load_bundle(saved_lr_bundle.path)
     record = to_records(churn.X_test.head(1))[0] | {"contract": "Three year"}
-    assert len(BundleRuntime(loaded).predict_records([record])) == 1
     with pytest.raises(InvalidRecords, match="unknown category 'Three year'"):
-        BundleRuntime(loaded, strict_categories=True).predict_records([record])
+        BundleRuntime(loaded).predict_records([record])
+    relaxed = BundleRuntime(loaded, strict_categories=False)
+    assert len(relaxed.predict_records([record])) == 1
+    assert relaxed.engine == "onnx"
+    # an unseen category is "all zeros" in both encoders
+    python = BundleRuntime(loaded, use_onnx=False, strict_categories=False)
+    (fast,) = relaxed.predict_records([record])
+    (slow,) = python.predict_records([record])
+    assert fast["probabilities"]["Yes"] == pytest.approx(slow["probabilities"]["Yes"], abs=1e-5)
 
 
 def test_empty_batch(saved_lr_bundle: Any) -> None:

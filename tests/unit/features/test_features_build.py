@@ -20,6 +20,7 @@ from conveyor.features import (
     detect_column_types,
     feature_names,
     may_be_sparse,
+    required_columns,
     to_model_frame,
 )
 
@@ -422,10 +423,9 @@ def test_skops_and_pickle_round_trip() -> None:
     expected = pre.fit(X, frame["target"].to_numpy()).transform(X)
     data = sio.dumps(pre)
     untrusted = sio.get_untrusted_types(data=data)
-    ours = [t for t in untrusted if t.startswith("conveyor.")]
-    assert set(ours) <= set(TRUSTED_TYPES)
-    assert len(ours) >= 6  # derived, datetime, hashing, log, text, to_float, category strings
-    restored = sio.loads(data, trusted=untrusted)
+    assert set(untrusted) <= set(TRUSTED_TYPES)  # the bundle can trust exactly this list
+    assert len([t for t in untrusted if t.startswith("conveyor.")]) == 7  # every own transformer
+    restored = sio.loads(data, trusted=list(TRUSTED_TYPES))
     _same(restored.transform(X), expected)
     _same(pickle.loads(pickle.dumps(pre)).transform(X), expected)
 
@@ -434,3 +434,18 @@ def _same(a: Any, b: Any) -> None:
     a = a.toarray() if sp.issparse(a) else a
     b = b.toarray() if sp.issparse(b) else b
     np.testing.assert_allclose(a, b)
+
+
+def test_required_columns_include_what_derived_and_custom_features_read(
+    small_frame: pl.DataFrame,
+) -> None:
+    cfg = FeaturesConfig.model_validate(
+        {
+            "drop": ["note", "row_id"],
+            "derived": {"per_row": "amount / (row_id + 1)"},
+            "datetime_defaults": {"age_reference": "signup"},
+        }
+    )
+    types = detect_column_types(small_frame, target="target", id_column=None, config=cfg)
+    assert "row_id" not in types.features
+    assert required_columns(cfg, types) == ["amount", "count", "flag", "colour", "signup", "row_id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import polars as pl
@@ -133,6 +134,10 @@ def test_derived_features_join_their_kind(small_frame: pl.DataFrame) -> None:
     assert types.categorical[-1] == "shade"
     assert types.derived_names == ("per_count", "is_red", "shade")
     assert "per_count (derived)" in types.describe()[0]
+    summary = types.as_dict()
+    assert summary["derived"]["per_count"] == "amount / (count + 1)"
+    assert summary["categorical"][-1] == "shade" and summary["dropped"]["empty"] == "all missing"
+    json.dumps(summary)
 
 
 def test_describe_cuts_long_lists() -> None:
@@ -243,8 +248,19 @@ def test_bad_derived_features(
     assert message in info.value.headline
 
 
+def test_derived_features_join_a_declared_list(small_frame: pl.DataFrame) -> None:
+    types = _detect(small_frame, numeric=["count"], derived={"double": "amount * 2"})
+    assert types.numeric == ("count", "double")
+
+
 def test_derived_features_may_use_earlier_ones_only(small_frame: pl.DataFrame) -> None:
     types = _detect(small_frame, derived={"a2": "amount * 2", "a4": "a2 * 2"})
     assert types.derived_names == ("a2", "a4")
     with pytest.raises(ConfigError, match="refers to unknown column 'a4'"):
         _detect(small_frame, derived={"a2": "a4 * 2", "a4": "amount * 2"})
+
+
+def test_derived_features_cannot_read_the_id_column(small_frame: pl.DataFrame) -> None:
+    config = FeaturesConfig(derived={"r": "row_id * 2"})
+    with pytest.raises(ConfigError, match="refers to unknown column 'row_id'"):
+        detect_column_types(small_frame, target="target", id_column="row_id", config=config)

@@ -158,6 +158,16 @@ def test_datetime_handles_time_zones_and_mixed_formats() -> None:
     np.testing.assert_array_equal(parts.transform(mixed)[:, 0], [2021.0] * 4)
 
 
+def test_datetime_sentinel_dates_beyond_the_nanosecond_range() -> None:
+    frame = pd.DataFrame({"until": ["2021-01-01", "9999-12-31"]})
+    parts = DatetimeParts(parts=["year", "age_days"], cyclical=False).fit(frame)
+    out = parts.transform(frame)
+    assert out[1, 0] == 9999 and out[1, 1] == 0.0
+    assert out[0, 1] == pytest.approx(
+        (pd.Timestamp("9999-12-31") - pd.Timestamp("2021-01-01")).days
+    )
+
+
 def test_datetime_string_request_against_a_datetime_training_column() -> None:
     train = pd.DataFrame({"d": pd.to_datetime(["2021-01-01", "2021-06-01"])})
     parts = DatetimeParts(parts=["month"], cyclical=False).fit(train)
@@ -235,6 +245,22 @@ def test_one_record_is_transformed_like_its_row_in_the_batch(batch: pd.DataFrame
             full.iloc[[i]][list(EXPRESSIONS)].reset_index(drop=True),
             check_dtype=False,
         )
+
+
+def test_transform_record_matches_the_batch(batch: pd.DataFrame) -> None:
+    derived = DerivedFeatures(expressions=EXPRESSIONS).fit(batch)
+    full = derived.transform(batch)
+    for i in range(len(batch)):
+        record = batch.iloc[i].to_dict()  # pandas hands over NaN for missing numbers
+        out = derived.transform_record(record)
+        for name in EXPRESSIONS:
+            expected = full[name].iloc[i]
+            if isinstance(expected, float) and math.isnan(expected):
+                assert isinstance(out[name], float) and math.isnan(out[name])
+            else:
+                assert out[name] == expected, (i, name)
+    with pytest.raises(DataError, match="column 'total' must be a number, got 'lots'"):
+        derived.transform_record({"total": "lots", "tenure": 1})
 
 
 def test_derived_features_survive_pickle_and_clone(batch: pd.DataFrame) -> None:

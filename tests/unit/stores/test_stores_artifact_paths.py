@@ -42,7 +42,7 @@ def _snapshot(path: Path) -> set[str]:
     return {p.relative_to(path).as_posix() for p in path.rglob("*")}
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(key=_KEYISH)
 def test_random_keys_never_write_outside_the_local_root(key: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,7 +65,7 @@ def test_random_keys_never_write_outside_the_local_root(key: str) -> None:
         assert all(p.startswith("deep/store/") for p in written), written
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(key=_KEYISH)
 def test_random_keys_are_rejected_alike_by_every_backend(key: str) -> None:
     valid = KEY_PATTERN.fullmatch(key) is not None

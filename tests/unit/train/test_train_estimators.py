@@ -186,7 +186,8 @@ def test_fit_time_weights_keep_user_scale_pos_weight_and_skip_unbalanced() -> No
 
 def test_estimator_needing_arguments_is_reported() -> None:
     with pytest.raises(
-        ModelError, match="cannot create 'sklearn.multiclass:OneVsRestClassifier' without arguments"
+        ModelError,
+        match=r"cannot create 'sklearn\.multiclass:OneVsRestClassifier' without arguments",
     ):
         resolve("sklearn.multiclass:OneVsRestClassifier")
 

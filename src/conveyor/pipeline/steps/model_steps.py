@@ -74,7 +74,7 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
     notes = ["column types (set features.* to correct them):", *[f"  {line}" for line in types.describe()]]
     X_train, y_train = _xy(train, cfg)
     X_valid, y_valid = _xy(validation, cfg) if validation.height else (None, None)
-    check_target(y_train, task=cfg.task, target_name=cfg.target)
+    target_warnings = check_target(y_train, task=cfg.task, target_name=cfg.target)
     classes = _classes(cfg, y_train)
     primary = cfg.evaluate.primary_metric or default_primary_metric(cfg.task)
     preprocessor = build_preprocessor(cfg.features, types, task=cfg.task, seed=cfg.seed)
@@ -89,7 +89,9 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
         seed=cfg.seed,
         primary_metric=primary,
         classes=classes,
-        optuna_storage=ctx.services.get("metadata_url"),
+        pos_label=_positive(cfg, classes),
+        target_name=cfg.target,
+        optuna_storage=ctx.services["optuna_storage"]() if any(m.tune for m in cfg.models) else None,
         study_prefix=f"{cfg.project}:{ctx.input_digests.get('train', '')[:12]}",
         on_progress=ctx.progress,
     )
@@ -125,7 +127,7 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
         metrics={"primary_metric": primary, "leaderboard": board.rows,
                  "summary": {"leaderboard": board.rows, "primary_metric": primary}},
         notes=notes,
-        warnings=list(types.warnings),
+        warnings=[*types.warnings, *target_warnings, *board.warnings],
     )
 
 
