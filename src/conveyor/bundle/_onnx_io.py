@@ -19,6 +19,11 @@ does nothing in an ONNX graph, by defining::
 - ``"any"``: identity whatever the input (e.g. no derived features configured);
 - ``None``: a real computation; it needs a registered skl2onnx converter.
 
+A wrapping final estimator (e.g. one that encodes labels for XGBoost) can
+define ``onnx_substitute(self)`` returning the fitted estimator to convert
+in its place; its ``predict_proba`` columns must be in the wrapper's
+``classes_`` order.
+
 The exporter removes such steps from a copy of the pipeline before
 conversion. This module never imports the classes that implement it.
 """
@@ -124,7 +129,7 @@ def _strip_pipeline(pipeline: Any) -> tuple[Any, str | None]:
 
 
 def strip_identity_steps(pipeline: Any) -> dict[str, str]:
-    """Remove identity steps (see the module docstring) from a *copy* of a fitted pipeline.
+    """Remove identity steps and substitute wrappers (module docstring) in a *copy* of a pipeline.
 
     Returns:
         column -> tensor type ("float32" or "string") for the columns whose
@@ -138,6 +143,10 @@ def strip_identity_steps(pipeline: Any) -> dict[str, str]:
         # Leading identity steps of the outer pipeline (e.g. no derived features).
         while len(pipeline.steps) > 1 and _passthrough(pipeline.steps[0][1]) == "any":
             pipeline.steps = pipeline.steps[1:]
+        name, last = pipeline.steps[-1]
+        substitute = getattr(last, "onnx_substitute", None)
+        if callable(substitute):
+            pipeline.steps = [*pipeline.steps[:-1], (name, substitute())]
     ct = first_step(pipeline)
     if not isinstance(ct, ColumnTransformer):
         return hints

@@ -10,11 +10,14 @@ unsupported transformer, TF-IDF, a custom class, a too-large difference) is
 recorded as the reason and the bundle keeps the Python path. Export never
 raises for a model that merely does not convert.
 
-Two known converter gaps are bridged here:
+Three known converter gaps are bridged here (on a private copy):
 
 * ``SimpleImputer`` on text columns imputes NaN, which skl2onnx refuses
   ("missing values are string"); on a copy, its ``missing_values`` becomes
   ``""`` and missing strings are fed as ``""`` (recorded in the contract).
+* ``OneHotEncoder(handle_unknown="infrequent_if_exist")`` that found no
+  infrequent category behaves like ``"ignore"`` in scikit-learn, but skl2onnx
+  emits an encoder that fails on an unseen category; it is set to ``"ignore"``.
 * HistGradientBoosting in skl2onnx 1.20 fails with "Expected an int, got a
   boolean": the converter passes the Python literal ``False`` as the
   missing-value flag of every *leaf* into ``nodes_missing_value_tracks_true``
@@ -190,6 +193,24 @@ def _patch_string_imputers(pipeline: Any) -> int:
     return patched
 
 
+def _patch_infrequent_encoders(pipeline: Any) -> int:
+    """``infrequent_if_exist`` with no infrequent category is ``ignore``; say so to skl2onnx.
+
+    skl2onnx otherwise builds an encoder that fails on unseen categories
+    (``zeros=0``) where scikit-learn outputs all zeros.
+    """
+    from sklearn.preprocessing import OneHotEncoder
+
+    patched = 0
+    for est in _walk(pipeline):
+        if not isinstance(est, OneHotEncoder) or est.handle_unknown != "infrequent_if_exist":
+            continue
+        if all(c is None for c in getattr(est, "infrequent_categories_", [None])):
+            est.handle_unknown = "ignore"
+            patched += 1
+    return patched
+
+
 def _python_outputs(pipeline: Any, frame: pd.DataFrame, *, classifier: bool) -> np.ndarray:
     if classifier:
         return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
@@ -315,6 +336,7 @@ def _convert(work: Any, inputs: list[OnnxInput], *, classifier: bool) -> bytes:
     register_boosting_converters()
     patch_hist_gradient_boosting_converter()
     _patch_string_imputers(work)
+    _patch_infrequent_encoders(work)
     initial_types = [
         (
             spec.name,

@@ -78,13 +78,7 @@ def _print_summary(project, result, *, quiet: bool) -> None:  # noqa: ANN001
     ran = sum(1 for s in result.steps if s.status == "succeeded")
     summary = result.summary
     if summary.get("leaderboard"):
-        table = Table(title="Leaderboard", title_justify="left")
-        rows = summary["leaderboard"]
-        for col in rows[0]:
-            table.add_column(str(col), justify="right" if isinstance(rows[0][col], (int, float)) else "left")
-        for row in rows:
-            table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()])
-        con.print(table)
+        con.print(_leaderboard_table(summary["leaderboard"], summary.get("primary_metric", "")))
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -99,6 +93,28 @@ def _print_summary(project, result, *, quiet: bool) -> None:  # noqa: ANN001
         if summary.get(key) is not None:
             table.add_row(label, Text(str(summary[key])))
     con.print(table)
+
+
+_SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "f1_macro", "log_loss",
+                  "rmse", "mae", "r2", "mape")
+
+
+def _leaderboard_table(rows: list[dict], primary: str):  # noqa: ANN202 - rich Table
+    """Model, the primary metric first, then the few metrics people compare (test split)."""
+    from rich.table import Table
+
+    primary_name = primary.split()[0] if primary else ""
+    metrics = [primary_name] if primary_name else []
+    metrics += [m for m in _SHOWN_METRICS if m != primary_name and any(m in r for r in rows)][:5]
+    table = Table(title="Leaderboard (test split)", title_justify="left")
+    table.add_column("model")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    for row in rows:
+        name = row.get("model", "?") + (" *" if row.get("winner") else "")
+        values = [row.get(m) for m in metrics]
+        table.add_row(name, *["-" if v is None else f"{v:.4f}" for v in values])
+    return table
 
 
 def init_cmd(

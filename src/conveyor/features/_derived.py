@@ -124,6 +124,10 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
         self._plan = plan
         return self
 
+    def onnx_passthrough(self) -> str | None:
+        """With no expressions this step is the identity, so ONNX export may drop it."""
+        return "any" if not self.expressions else None
+
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "output_kinds_")
         frame = _require_frame(X)

@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from conveyor.bundle import category_text
 from conveyor.errors import DataError
 
 __all__ = ["CategoryStrings", "HashingEncoder", "Log1pClipped", "TextColumn", "ToFloat"]
@@ -59,19 +60,10 @@ def _columns(X: Any) -> list[tuple[str, pd.Series]]:
 
 
 def _category_text(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return np.nan
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        if value != value:
-            return np.nan
-        # 1.0 and 1 must be the same category: training data read as floats, a request as ints.
-        return str(int(value)) if value.is_integer() else repr(value)
-    return str(value)
+    # One text rule for training, the Python serving path and the ONNX feeds: 1.0 and 1 are
+    # the same category (training data read as floats, a request as ints). Missing -> NaN.
+    text = category_text(value)
+    return np.nan if text == "" and not isinstance(value, str) else text
 
 
 class ToFloat(TransformerMixin, BaseEstimator):
@@ -98,6 +90,10 @@ class ToFloat(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return _names_out(self, input_features)
+
+    def onnx_passthrough(self) -> str:
+        """In an ONNX graph this is the identity on float32 feeds (see conveyor.bundle._onnx_io)."""
+        return "float32"
 
 
 def _not_number(value: Any) -> bool:
@@ -132,6 +128,10 @@ class CategoryStrings(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return _names_out(self, input_features)
+
+    def onnx_passthrough(self) -> str:
+        """In an ONNX graph this is the identity on strings made by ``category_text``."""
+        return "string"
 
 
 class TextColumn(TransformerMixin, BaseEstimator):

@@ -74,6 +74,10 @@ class LabelEncodedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         """Class probabilities; columns follow ``classes_``."""
         return self.estimator_.predict_proba(X)
 
+    def onnx_substitute(self) -> Any:
+        """The estimator ONNX export converts in place of this wrapper (same column order)."""
+        return self.estimator_
+
     @property
     def feature_importances_(self) -> np.ndarray:
         """The inner estimator's feature importances."""

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("skl2onnx")
 pytest.importorskip("onnxruntime")
 
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from conveyor.bundle.onnx_export import (
     export_onnx,
@@ -388,7 +388,8 @@ def test_runtime_feeds_category_text_for_numeric_categories(
         model_name="churn",
         X_check=churn.X_test,
     )
-    loaded = load_bundle(info.path)
+    assert info.manifest.model_format == "joblib"  # the test's own classes are not allow-listed
+    loaded = load_bundle(info.path, expected_manifest_digest=info.manifest_digest)
     records = to_records(churn.X_test)
     for r in records[:20]:
         r["senior_citizen"] = float(r["senior_citizen"])  # 1.0 and 1 are the same category
@@ -409,3 +410,89 @@ def test_category_text_rule() -> None:
         "1", "1", "2", "2.5", "True", "False",
     ]  # fmt: skip
     assert [category_text(v) for v in (None, float("nan"), pd.NA, "x", "")] == ["", "", "", "x", ""]
+
+
+def test_conveyor_feature_pipelines_take_the_onnx_path(churn_csv: Any) -> None:
+    """Integration with conveyor.features once its transformers implement the protocol."""
+    features = pytest.importorskip("conveyor.features")
+    if not hasattr(features.ToFloat, "onnx_passthrough"):
+        pytest.skip("conveyor.features transformers do not implement onnx_passthrough yet")
+    import polars as pl
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from conveyor.config.models import FeaturesConfig
+
+    frame = pl.read_csv(churn_csv).head(800)
+    config = FeaturesConfig()
+    types = features.detect_column_types(frame, target="churn", id_column=None, config=config)
+    pre = features.build_preprocessor(config, types, task="binary", seed=0)
+    X = features.to_model_frame(frame.drop("churn"))
+    y = frame["churn"].to_numpy()
+    pipe = Pipeline([*pre.steps, ("model", LogisticRegression(max_iter=1000))]).fit(
+        X[:600], y[:600]
+    )
+    result = export_onnx(pipe, X[600:])
+    _assert_proven(result, pipe, X[600:])
+
+
+class _Encoded(ClassifierMixin, BaseEstimator):
+    """Like train's LabelEncodedClassifier: XGBoost on 0..k-1, answering in the original labels."""
+
+    def __init__(self, estimator: Any = None) -> None:
+        self.estimator = estimator
+
+    def fit(self, X: Any, y: Any) -> _Encoded:
+        self.classes_, codes = np.unique(np.asarray(y, dtype=object), return_inverse=True)
+        self.estimator_ = self.estimator.fit(X, codes)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.estimator_.predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def onnx_substitute(self) -> Any:
+        return self.estimator_
+
+
+def test_wrapped_final_estimator_is_converted_through_its_substitute(churn: Any) -> None:
+    xgboost = pytest.importorskip("xgboost")
+    from sklearn.pipeline import Pipeline
+
+    base = Pipeline([("features", _column_transformer_for(churn))])
+    pipe = Pipeline(
+        [
+            *base.steps,
+            ("model", _Encoded(xgboost.XGBClassifier(n_estimators=15, max_depth=3, n_jobs=1))),
+        ]
+    ).fit(churn.X_train, churn.y_train)
+    result = export_onnx(pipe, churn.X_test)
+    _assert_proven(result, pipe, churn.X_test)
+    assert result.info.classes == ["No", "Yes"]  # the wrapper's labels, not 0/1
+
+
+def _column_transformer_for(churn: Any) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    numeric = [c for c in churn.X_train.columns if churn.X_train[c].dtype.kind in "fi"]
+    text = [c for c in churn.X_train.columns if c not in numeric]
+    return ColumnTransformer(
+        [
+            ("num", SimpleImputer(), numeric),
+            (
+                "cat",
+                Pipeline(
+                    [
+                        ("i", SimpleImputer(strategy="constant", fill_value="__missing__")),
+                        ("e", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                    ]
+                ),
+                text,
+            ),
+        ]
+    )

@@ -66,7 +66,7 @@ def _positive(cfg: ConveyorConfig, classes: list[Any] | None) -> Any:
 
 
 def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> StepOutput:
-    from conveyor.features import build_preprocessor, detect_column_types
+    from conveyor.features import build_preprocessor, detect_column_types, required_columns
     from conveyor.train import check_target, default_primary_metric, fit_candidates
 
     cfg = ctx.config
@@ -95,16 +95,18 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
         study_prefix=f"{cfg.project}:{ctx.input_digests.get('train', '')[:12]}",
         on_progress=ctx.progress,
     )
-    from conveyor.bundle import dump_pipeline
+    from conveyor.bundle._serialize import dump_model
 
     out = ctx.workdir / "candidates"
     out.mkdir(parents=True, exist_ok=True)
     index = []
     for rank, cand in enumerate(board.candidates):
-        fname = f"{rank:02d}.model"
-        dump_pipeline(cand.pipeline, out / fname)
+        folder = out / f"{rank:02d}"
+        folder.mkdir()
+        saved = dump_model(cand.pipeline, folder, check_frame=X_valid.head(50) if X_valid is not None else None)
         index.append({
-            "rank": rank, "name": cand.name, "file": fname, "estimator": cand.spec.estimator,
+            "rank": rank, "name": cand.name, "file": f"{folder.name}/{saved.file}", "format": saved.format,
+            "trusted_types": saved.trusted_types, "estimator": cand.spec.estimator,
             "params": cand.params, "best_iteration": cand.best_iteration,
             "validation_metrics": cand.validation_metrics, "fit_seconds": cand.fit_seconds,
             "curve": cand.curve,
@@ -116,7 +118,8 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
         })
     types_doc = {k: list(v) for k, v in types.as_dict().items()}
     (out / "candidates.json").write_text(json.dumps(
-        {"primary_metric": primary, "classes": classes, "column_types": types_doc, "candidates": index},
+        {"primary_metric": primary, "classes": classes, "column_types": types_doc,
+         "input_columns": required_columns(cfg.features, types), "candidates": index},
         default=str, indent=1,
     ))
     notes.append("leaderboard (validation):")
@@ -136,7 +139,13 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
 
 def _evaluate(ctx: StepContext, candidates: Path, train: pl.DataFrame, validation: pl.DataFrame,
               test: pl.DataFrame) -> StepOutput:
-    from conveyor.bundle import build_reference, build_signature, load_pipeline, save_bundle
+    from conveyor.bundle import build_reference, build_signature, save_bundle
+    from conveyor.bundle._serialize import load_model
+
+    def load_pipeline(entry: dict[str, Any]) -> Any:
+        # The tree came out of the artifact store, which verified every file's sha256.
+        return load_model(candidates / entry["file"], model_format=entry["format"],
+                          trusted_types=entry["trusted_types"], digest_verified=True)
     from conveyor.evaluate import evaluate_model, render_html_report, render_json_report
 
     cfg = ctx.config
@@ -149,7 +158,7 @@ def _evaluate(ctx: StepContext, candidates: Path, train: pl.DataFrame, validatio
     threshold_data = _xy(validation, cfg) if validation.height else None
     evaluations = []
     for entry in meta["candidates"]:
-        pipeline = load_pipeline(candidates / entry["file"])
+        pipeline = load_pipeline(entry)
         ctx.progress(f"evaluating {entry['name']}", None)
         winner = entry["rank"] == 0
         evaluations.append(evaluate_model(
@@ -176,16 +185,20 @@ def _evaluate(ctx: StepContext, candidates: Path, train: pl.DataFrame, validatio
                                      run_info=run_info, tuning=tuning, curves=curves)
     report_dir = Path(".conveyor") / "reports" / ctx.run_id
     # The bundle: the winner, its signature, reference statistics, metrics.
-    pipeline = load_pipeline(candidates / best_entry["file"])
+    pipeline = load_pipeline(best_entry)
     threshold = best.threshold.threshold if best.threshold is not None else None
     types = meta["column_types"]
+    inputs = [c for c in meta["input_columns"] if c in X_train.columns]
     signature = build_signature(
-        X_train, task=cfg.task, target=cfg.target, classes=classes, positive_class=positive,
+        X_train[inputs], task=cfg.task, target=cfg.target, classes=classes, positive_class=positive,
         threshold=threshold, categorical_columns=types.get("categorical", []), text_columns=types.get("text", []),
+        nullable_columns=inputs,  # the feature pipeline imputes every input column
     )
     preds = pipeline.predict(X_train)
-    reference = build_reference(X_train, preds, numeric=types.get("numeric", []),
-                                categorical=types.get("categorical", []), seed=cfg.seed)
+    reference = build_reference(
+        X_train, preds, numeric=[c for c in types.get("numeric", []) if c in inputs],
+        categorical=[c for c in types.get("categorical", []) if c in inputs], seed=cfg.seed, task=cfg.task,
+    )
     bundle_dir = ctx.workdir / "bundle"
     info = save_bundle(
         pipeline, bundle_dir, signature=signature, reference=reference,
@@ -199,7 +212,7 @@ def _evaluate(ctx: StepContext, candidates: Path, train: pl.DataFrame, validatio
         "baseline": best.baseline_metrics, "beats_baseline": [best.beats_baseline, best.baseline_reason],
         "gates": {"passed": best.gates.passed, "results": best.gates.results, "failed": best.gates.failed},
         "threshold": threshold, "classes": classes, "positive_class": positive,
-        "warnings": best.warnings, "onnx": info.manifest.get("onnx"),
+        "warnings": best.warnings, "onnx": info.manifest.onnx.model_dump(mode="json", include={"present", "max_abs_diff", "reason"}),
         "report_html": str(report_dir / "report.html"), "report_json": str(report_dir / "report.json"),
     }
     notes = [f"{best.model_name}: test {primary} {best.metrics.get(primary, float('nan')):.4f} "
@@ -207,15 +220,15 @@ def _evaluate(ctx: StepContext, candidates: Path, train: pl.DataFrame, validatio
     for r in best.gates.results:
         notes.append(f"gate {r['metric']} {r['op']} {r['threshold']}: {r['value']:.4f} "
                      f"{'pass' if r['passed'] else 'FAIL'}")
-    onnx = info.manifest.get("onnx") or {}
-    notes.append("onnx: " + (f"exported, max abs diff {onnx.get('max_abs_diff'):.2e}" if onnx.get("present")
-                             else f"not exported ({onnx.get('reason')})"))
+    onnx = info.manifest.onnx
+    notes.append("onnx: " + (f"exported, max abs diff {onnx.max_abs_diff:.2e}" if onnx.present
+                             else f"not exported ({onnx.reason})"))
     return StepOutput(
         outputs={"evaluation": evaluation_doc, "bundle": bundle_dir},
         rows_in=test.height,
         metrics={"test": best.metrics, "summary": {
-            "report_html": str((ctx.root / report_dir / "report.html")),
-            "report_json": str((ctx.root / report_dir / "report.json")),
+            "report_html": str((ctx.root / report_dir / "report.html").resolve()),
+            "report_json": str((ctx.root / report_dir / "report.json").resolve()),
             "primary_metric": f"{primary} {best.metrics.get(primary, float('nan')):.4f} (test)",
             "leaderboard": leaderboard,
         }},
@@ -233,57 +246,73 @@ def _evaluate(ctx: StepContext, candidates: Path, train: pl.DataFrame, validatio
 
 def _register(ctx: StepContext, evaluation: dict[str, Any], bundle: Path, test: pl.DataFrame) -> StepOutput:
     from conveyor.bundle import load_bundle, manifest_digest
+    from conveyor.errors import NotFound
     from conveyor.evaluate import compute_metrics
-    from conveyor.registry import decide_promotion
+    from conveyor.registry import decide_promotion, git_commit_of
     from conveyor.train import greater_is_better
 
     cfg = ctx.config
     registry = ctx.services["registry_factory"]()
     name = cfg.model_name
     primary = evaluation["primary_metric"]
+    digest = manifest_digest(bundle)
     gates_passed = bool(evaluation["gates"]["passed"]) and bool(evaluation["beats_baseline"][0])
-    candidate_value = evaluation["metrics"].get(primary)
+    failed = evaluation["gates"]["failed"] or ([] if evaluation["beats_baseline"][0]
+                                               else [evaluation["beats_baseline"][1]])
+
+    # The same bundle registered before (a re-run with nothing changed) is not a new version.
+    try:
+        existing = next((v for v in registry.list_versions(name) if v.manifest_digest == digest), None)
+    except NotFound:
+        existing = None
+    if existing is not None:
+        summary = {"model": f"{name} v{existing.version}", "model_version": existing.version,
+                   "decision": f"{existing.status}: already registered (same bundle)"}
+        if not gates_passed:
+            raise GateFailed(f"{name} v{existing.version} failed its gates: " + "; ".join(failed))
+        return StepOutput(
+            outputs={"model_version": {"name": name, "version": existing.version, "status": existing.status,
+                                       "reason": "already registered"}},
+            metrics={"summary": summary},
+            notes=[f"{name} v{existing.version} holds this exact bundle already ({existing.status})"],
+        )
 
     champion_value = None
-    champion = registry.find_alias(name, cfg.promotion.alias)
-    if champion is not None:
+    try:
+        champion = registry.get(name, cfg.promotion.alias)
+    except NotFound:
+        champion = None
+    if champion is not None and gates_passed:
+        # Re-score the champion on this run's test split: never compare with stale numbers.
         X_test, y_test = _xy(test, cfg)
         champ_dir = ctx.workdir / "champion"
         ctx.services["artifacts"].get_tree(champion.bundle_digest, champ_dir)
-        loaded = load_bundle(champ_dir, expected_manifest_digest=champion.manifest_digest)
-        classes = evaluation["classes"]
+        loaded = load_bundle(champ_dir, expected_manifest_digest=champion.manifest_digest, onnx=False)
         proba = loaded.predict_proba(X_test) if cfg.task != "regression" else None
-        pred = loaded.predict(X_test)
-        champion_metrics = compute_metrics(cfg.task, y_test, y_pred=pred, y_proba=proba, classes=classes,
-                                           positive_class=evaluation["positive_class"],
-                                           threshold=loaded.signature.threshold)
+        champion_metrics = compute_metrics(
+            cfg.task, y_test, y_pred=loaded.predict(X_test), y_proba=proba, classes=evaluation["classes"],
+            positive_class=evaluation["positive_class"], threshold=loaded.signature.threshold,
+        )
         champion_value = champion_metrics.get(primary)
     decision = decide_promotion(
-        evaluation["metrics"], None if champion_value is None else {primary: champion_value},
+        evaluation["metrics"], None if champion is None else {primary: champion_value},
         primary_metric=primary, greater_is_better=greater_is_better(primary),
-        min_delta=cfg.promotion.min_delta, gates_passed=gates_passed,
+        min_delta=cfg.promotion.min_delta, gates_passed=gates_passed, auto=cfg.promotion.auto,
     )
-    if decision.action == "champion" and not cfg.promotion.auto:
-        decision = type(decision)(action="challenger", reason=decision.reason + "; promotion.auto is off")
     version = registry.register(
-        name, bundle_digest=ctx.input_digests["bundle"], manifest_digest=manifest_digest(bundle),
+        name, bundle_digest=ctx.input_digests["bundle"], manifest_digest=digest,
         run_id=ctx.run_id, dataset_version=ctx.input_digests.get("test"),
         config_fingerprint=ctx.loaded.fingerprint, metrics=evaluation["metrics"],
-        gates=evaluation["gates"], status=decision.action,
-        git_commit=None, description=decision.reason,
+        gates=evaluation["gates"], status=decision.action, git_commit=git_commit_of(ctx.root),
+        description=decision.reason, reason=decision.reason, actor="rule:promotion",
     )
-    if decision.action == "champion":
-        registry.promote(name, version.version, reason=decision.reason, actor="rule:promotion")
-    elif decision.action == "challenger":
-        registry.set_alias(name, "challenger", version.version, reason=decision.reason, actor="rule:promotion")
     summary = {"model": f"{name} v{version.version}", "model_version": version.version,
                "decision": f"{decision.action}: {decision.reason}"}
     notes = [f"registered {name} v{version.version} as {decision.action}: {decision.reason}"]
-    if champion_value is not None:
-        notes.append(f"champion v{champion.version} re-scored on this test split: {primary} {champion_value:.4f}; "
-                     f"candidate {candidate_value:.4f}")
+    if champion is not None and champion_value is not None:
+        notes.append(f"champion v{champion.version} re-scored on this test split: {primary} "
+                     f"{champion_value:.4f}; candidate {evaluation['metrics'].get(primary, float('nan')):.4f}")
     if not gates_passed:
-        failed = evaluation["gates"]["failed"] or [evaluation["beats_baseline"][1]]
         raise GateFailed(f"{name} v{version.version} failed its gates and was registered as rejected: "
                          + "; ".join(failed))
     return StepOutput(outputs={"model_version": {"name": name, "version": version.version,
