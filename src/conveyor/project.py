@@ -128,6 +128,9 @@ class Project:
         raise_on_failure: bool = True,
         kind: str = "run",
         parent_run_id: str | None = None,
+        steps: Sequence[Step] | None = None,
+        pinned: Mapping[str, Mapping[str, str]] | None = None,
+        services: Mapping[str, Any] | None = None,
     ) -> RunResult:
         """Run the pipeline; raises the step's error when it fails (unless told not to)."""
         from conveyor.pipeline.runner import Runner
@@ -136,24 +139,50 @@ class Project:
             loaded=self.loaded,
             metadata=self.metadata,
             artifacts=self.artifacts,
-            steps=self.steps(),
+            steps=list(steps) if steps is not None else self.steps(),
             reporter=reporter,
-            services=self._services(),
+            services={**self._services(), **(services or {})},
         )
         result = runner.run(
             no_cache=no_cache,
             from_step=from_step,
             only=only,
-            command=command or shlex.join(["conveyor", *sys.argv[1:]]) if sys.argv else None,
+            command=command or (shlex.join(["conveyor", *sys.argv[1:]]) if sys.argv else None),
             kind=kind,
             code_version=git_commit_of(self.root),
             parent_run_id=parent_run_id,
+            pinned=pinned,
         )
         if raise_on_failure and result.exception is not None:
             exc = result.exception
             exc.run_id = result.id  # type: ignore[attr-defined]
             raise exc
         return result
+
+    def tune(self, *, models: Sequence[str] | None = None, reporter: RunReporter | None = None) -> RunResult:
+        """Run tuning alone (``conveyor tune``): data steps from the cache, then the studies.
+
+        The best parameters are recorded on the run (``run.load("tuning")``).
+        """
+        from conveyor.pipeline.steps import DATA_STEPS
+        from conveyor.pipeline.steps.model_steps import TUNE_STEP
+
+        return self.run(steps=[*DATA_STEPS, TUNE_STEP], reporter=reporter, kind="tune",
+                        services={"tune_models": list(models) if models else None})
+
+    def predict(self, model: str, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Score a file with a registered model version (``conveyor predict``)."""
+        from conveyor.pipeline.scoring import predict_file
+
+        version = self.registry.resolve(model)
+        return predict_file(version, self.artifacts, Path(input_path), Path(output_path),
+                            id_column=self.config.id_column)
+
+    def reproduce(self, run_id: str, *, reporter: RunReporter | None = None) -> dict[str, Any]:
+        """Re-run ``run_id`` with its dataset version, config and seeds; compare its metrics."""
+        from conveyor.pipeline.reproduce import reproduce_run
+
+        return reproduce_run(self, run_id, reporter=reporter)
 
     def gc(self, *, dry_run: bool = False) -> GcResult:
         """Delete every artifact no run, dataset version or model version references."""

@@ -155,7 +155,18 @@ class Runner:
         kind: str = "run",
         code_version: str | None = None,
         parent_run_id: str | None = None,
+        pinned: Mapping[str, Mapping[str, str]] | None = None,
     ) -> RunResult:
+        """Run the steps.
+
+        Args:
+            no_cache: run every step even when a stored result matches.
+            from_step: reuse the steps before this one, run it and the rest.
+            only: run just this step on stored inputs.
+            pinned: step name -> outputs (name -> digest) to use as they are
+                instead of running the step (``conveyor reproduce`` pins the
+                collected dataset version of the original run).
+        """
         names = [s.name for s in self.steps]
         for opt, value in (("--from", from_step), ("--only", only)):
             if value is not None and value not in names:
@@ -181,7 +192,8 @@ class Runner:
         self.reporter.run_started(run_id, names)
         previous = _install_sigterm()
         try:
-            self._run_steps(result, scratch, no_cache=no_cache, from_step=from_step, only=only)
+            self._run_steps(result, scratch, no_cache=no_cache, from_step=from_step, only=only,
+                            pinned=pinned or {})
             result.status = "succeeded"
         except KeyboardInterrupt as exc:
             result.status, result.error, result.exception = "interrupted", "interrupted by signal", exc
@@ -202,7 +214,14 @@ class Runner:
     # ------------------------------------------------------------------ internals
 
     def _run_steps(
-        self, result: RunResult, scratch: Path, *, no_cache: bool, from_step: str | None, only: str | None
+        self,
+        result: RunResult,
+        scratch: Path,
+        *,
+        no_cache: bool,
+        from_step: str | None,
+        only: str | None,
+        pinned: Mapping[str, Mapping[str, str]],
     ) -> None:
         digests: dict[str, str] = {}
         loaded_values: dict[str, Any] = {}
@@ -233,6 +252,13 @@ class Runner:
                 cached = self.metadata.find_cached_step(fp)
                 if cached is not None and not all(self.artifacts.exists(d) for d in cached.outputs.values()):
                     cached = None
+            if step.name in pinned:
+                missing_blobs = [d for d in pinned[step.name].values() if not self.artifacts.exists(d)]
+                if missing_blobs:
+                    self.metadata.finish_step(step_id, status="failed", error="pinned outputs missing")
+                    raise NotFound(f"step '{step.name}': the pinned outputs are no longer in the artifact store "
+                                   f"({', '.join(d[:12] for d in missing_blobs)}); was 'conveyor gc' run?")
+                cached = _Pinned(outputs=dict(pinned[step.name]))
             if must_reuse and cached is None:
                 self.metadata.finish_step(step_id, status="failed", error="no cached result")
                 flag = "--from" if from_step else "--only"
@@ -377,6 +403,18 @@ class Runner:
         tmp.write_bytes(content)
         os.replace(tmp, target)
         return True
+
+
+@dataclass
+class _Pinned:
+    """Outputs given by the caller, shaped like a cached step record."""
+
+    outputs: dict[str, str]
+    rows_in: int | None = None
+    rows_out: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=lambda: ["pinned to the original run's outputs"])
+    warnings: list[str] = field(default_factory=list)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from conveyor.config.models import ConveyorConfig
 
-__all__ = ["MODEL_STEPS"]
+__all__ = ["MODEL_STEPS", "TUNE_STEP"]
 
 
 # ---------------------------------------------------------------- helpers
@@ -92,7 +92,7 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
         pos_label=_positive(cfg, classes),
         target_name=cfg.target,
         optuna_storage=ctx.services["optuna_storage"]() if any(m.tune for m in cfg.models) else None,
-        study_prefix=f"{cfg.project}:{ctx.input_digests.get('train', '')[:12]}",
+        study_prefix=_study_prefix(ctx),
         on_progress=ctx.progress,
     )
     from conveyor.bundle._serialize import dump_model
@@ -132,6 +132,74 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
         notes=notes,
         warnings=[*types.warnings, *target_warnings, *board.warnings],
     )
+
+
+def _study_prefix(ctx: StepContext) -> str:
+    """Same data + same model specs -> same study, so an interrupted study resumes."""
+    from conveyor.config import config_fingerprint
+
+    cfg = ctx.config
+    specs = config_fingerprint({"models": [m.model_dump(mode="json") for m in cfg.models],
+                                "features": cfg.features.model_dump(mode="json", by_alias=True)})
+    suffix = ctx.services.get("study_suffix") or ""
+    return f"{cfg.project}:{ctx.input_digests.get('train', '')[:12]}:{specs[:8]}{suffix}"
+
+
+def _tune(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> StepOutput:
+    """``conveyor tune``: run the studies of the tuned candidates, record the best parameters."""
+    from conveyor.errors import ConfigError
+    from conveyor.features import build_preprocessor, detect_column_types
+    from conveyor.train import default_primary_metric, tune
+
+    cfg = ctx.config
+    wanted = ctx.services.get("tune_models")
+    specs = [(i, m) for i, m in enumerate(cfg.models) if m.tune is not None and (not wanted or m.label in wanted)]
+    if wanted:
+        unknown = sorted(set(wanted) - {m.label for m in cfg.models})
+        if unknown:
+            raise ConfigError(f"--model {', '.join(unknown)}: no such candidate; candidates are: "
+                              f"{', '.join(m.label for m in cfg.models)}")
+    if not specs:
+        raise ConfigError("nothing to tune: no candidate in 'models' has a 'tune' section"
+                          + (f" among {', '.join(wanted)}" if wanted else ""))
+    types = detect_column_types(train, target=cfg.target, id_column=cfg.id_column, config=cfg.features)
+    X_train, y_train = _xy(train, cfg)
+    X_valid, y_valid = _xy(validation, cfg) if validation.height else (None, None)
+    classes = _classes(cfg, y_train)
+    primary = cfg.evaluate.primary_metric or default_primary_metric(cfg.task)
+    preprocessor = build_preprocessor(cfg.features, types, task=cfg.task, seed=cfg.seed)
+    storage = ctx.services["optuna_storage"]()
+    results: dict[str, Any] = {}
+    notes = []
+    for index, spec in specs:
+        result = tune(
+            spec, preprocessor=preprocessor, X_train=X_train, y_train=y_train, X_valid=X_valid,
+            y_valid=y_valid, task=cfg.task, seed=cfg.seed, primary_metric=primary, storage=storage,
+            study_name=f"{_study_prefix(ctx)}.{spec.label}", pos_label=_positive(cfg, classes),
+            where=f"models[{index}]", on_progress=ctx.progress,
+        )
+        results[spec.label] = {
+            "metric": primary, "best_value": result.best_value, "best_params": result.best_params,
+            "n_trials": result.n_trials, "n_new_trials": result.n_new_trials, "study_name": result.study_name,
+            "trials": result.trials,
+        }
+        notes.append(f"{spec.label}: best {primary} {result.best_value:.4f} ({result.n_trials} trials, "
+                     f"{result.n_new_trials} new): {result.best_params}")
+    return StepOutput(outputs={"tuning": results}, rows_in=train.height,
+                      metrics={"best": {k: {"best_value": v["best_value"], "best_params": v["best_params"]}
+                                        for k, v in results.items()}},
+                      notes=notes)
+
+
+TUNE_STEP = Step(
+    name="tune",
+    fn=_tune,
+    inputs=("train", "validation"),
+    outputs={"tuning": "json"},
+    version="1",
+    cacheable=False,
+    description="run the Optuna studies of the tuned candidates",
+)
 
 
 # ---------------------------------------------------------------- evaluate
