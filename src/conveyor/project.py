@@ -69,7 +69,7 @@ class Project:
     # ------------------------------------------------------------------ parts
 
     @property
-    def config(self):  # noqa: ANN201 - ConveyorConfig, imported lazily
+    def config(self):
         return self.loaded.config
 
     @property
@@ -105,7 +105,7 @@ class Project:
         return ArtifactStore.from_url(url, root=self.root)
 
     @cached_property
-    def registry(self):  # noqa: ANN201 - Registry, imported lazily
+    def registry(self):
         from conveyor.registry import Registry
 
         return Registry(self.metadata)
@@ -135,6 +135,7 @@ class Project:
         """Run the pipeline; raises the step's error when it fails (unless told not to)."""
         from conveyor.pipeline.runner import Runner
 
+        self.check()
         runner = Runner(
             loaded=self.loaded,
             metadata=self.metadata,
@@ -159,6 +160,12 @@ class Project:
             raise exc
         return result
 
+    def check(self) -> None:
+        """Check what the schema cannot: estimators, parameters, expressions, metrics and gates."""
+        from conveyor.pipeline.preflight import preflight
+
+        preflight(self.config)
+
     def tune(self, *, models: Sequence[str] | None = None, reporter: RunReporter | None = None) -> RunResult:
         """Run tuning alone (``conveyor tune``): data steps from the cache, then the studies.
 
@@ -180,13 +187,30 @@ class Project:
 
     def reproduce(self, run_id: str, *, reporter: RunReporter | None = None) -> dict[str, Any]:
         """Re-run ``run_id`` with its dataset version, config and seeds; compare its metrics."""
-        from conveyor.pipeline.reproduce import reproduce_run
+        from conveyor.pipeline.reproduce import (
+            compare_reproduction,
+            plan_reproduction,
+            reproduction_steps,
+        )
 
-        return reproduce_run(self, run_id, reporter=reporter)
+        plan = plan_reproduction(self.metadata, run_id, current=self.loaded, env=self._env)
+        again = Project(plan.loaded, env=self._env)
+        again.__dict__["metadata"] = self.metadata  # share the open stores
+        again.__dict__["artifacts"] = self.artifacts
+        result = again.run(
+            steps=reproduction_steps(bool(plan.loaded.config.models)), no_cache=True, pinned=plan.pinned,
+            reporter=reporter, kind="reproduce", parent_run_id=plan.original_id,
+            services={"study_suffix": f":reproduce-{plan.original_id}"},
+        )
+        return compare_reproduction(plan, result)
 
-    def gc(self, *, dry_run: bool = False) -> GcResult:
-        """Delete every artifact no run, dataset version or model version references."""
-        return self.artifacts.gc(self.metadata.referenced_digests(), dry_run=dry_run)
+    def gc(self, *, dry_run: bool = False, min_age_s: float = 600.0) -> GcResult:
+        """Delete every artifact no run, dataset version or model version references.
+
+        Blobs younger than ``min_age_s`` are kept: a run in progress has stored
+        outputs that it has not recorded yet.
+        """
+        return self.artifacts.gc(self.metadata.referenced_digests(), dry_run=dry_run, min_age_s=min_age_s)
 
     @property
     def optuna_storage_url(self) -> str:
@@ -206,8 +230,12 @@ class Project:
             with engine.begin() as conn:
                 conn.execute(sa.text("CREATE SCHEMA IF NOT EXISTS conveyor_optuna"))
             engine.dispose()
-            sep = "&" if "?" in url else "?"
-            return f"{url}{sep}options=-csearch_path%3Dconveyor_optuna"
+            from sqlalchemy.engine import make_url
+
+            parsed = make_url(url)
+            query = dict(parsed.query)
+            query["options"] = "-csearch_path=conveyor_optuna"  # replaces any search_path of the metadata
+            return parsed.set(query=query).render_as_string(hide_password=False)
         return url
 
     def _services(self) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 
-
 def test_run_then_cached_rerun(cli, data_project: Path) -> None:
     first = cli("run", "--json", cwd=data_project)
     doc = json.loads(first.stdout)
@@ -117,9 +116,10 @@ def test_gc_removes_only_unreferenced(cli, data_project: Path) -> None:
     stray = blobs / "sha256" / "00" / ("00" * 30 + "ff")
     stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_bytes(b"nobody references me")
-    dry = cli("gc", "--dry-run", cwd=data_project).stdout
+    assert "would remove 0" in cli("gc", "--dry-run", cwd=data_project).stdout, "young blobs are kept"
+    dry = cli("gc", "--dry-run", "--min-age", "0", cwd=data_project).stdout
     assert "would remove 1" in dry and stray.exists()
-    cli("gc", cwd=data_project)
+    cli("gc", "--min-age", "0", cwd=data_project)
     assert not stray.exists()
     doc = json.loads(cli("run", "--json", cwd=data_project).stdout)
     assert all(s["status"] == "cached" for s in doc["steps"])
@@ -135,7 +135,7 @@ class _StallingAPI:
         release = self.release = threading.Event()
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if "page=2" in self.path:
                     release.wait(60)
                 body = json.dumps({"items": [{"churn": "No", "tenure": 1}]} if "page=1" in self.path

@@ -10,7 +10,7 @@ from typing import Any
 _state: dict[str, Any] = {"debug": False, "project": "."}
 
 
-def console(*, stderr: bool = False):  # noqa: ANN201 - rich.console.Console
+def console(*, stderr: bool = False):
     from rich.console import Console
 
     key = "err_console" if stderr else "console"
@@ -68,7 +68,7 @@ def styled_status(status: str) -> str:
     return f"[{style}]{status}[/{style}]"
 
 
-def open_project(config: str | None, overrides: list[str] | None = None):  # noqa: ANN201
+def open_project(config: str | None, overrides: list[str] | None = None):
     from conveyor.project import Project
 
     return Project(config or _state["project"], overrides=overrides or [])

@@ -61,6 +61,7 @@ def check_cmd(
 ) -> None:
     """Validate conveyor.yaml (and every import path it names) without running anything."""
     project = open_project(config, override)
+    project.check()
     cfg = project.config
     console().print(
         f"{project.loaded.path}: ok (project '{cfg.project}', task {cfg.task}, target '{cfg.target}', "

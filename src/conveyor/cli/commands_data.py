@@ -76,7 +76,7 @@ def show_cmd(
         con.print(Text(str(frame)))
 
 
-def _dv(v) -> dict:  # noqa: ANN001
+def _dv(v) -> dict:
     return {
         "version": v.version, "digest": v.digest, "rows": v.rows, "columns": v.columns,
         "schema": v.schema, "source": v.source, "run_id": v.run_id, "created_at": v.created_at,

@@ -121,9 +121,10 @@ def promote_cmd(
     version: Annotated[str, typer.Argument(help="Version (3 or v3).")],
     reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "promoted by hand",
     force: Annotated[bool, typer.Option(help="Promote even a rejected version.")] = False,
+    config: Annotated[str | None, _CONFIG] = None,
 ) -> None:
     """Make a version the champion."""
-    with open_project(None) as project:
+    with open_project(config) as project:
         v = project.registry.promote(name, version, reason=reason, actor=_actor(), force=force)
     console().print(f"{name} v{v.version} is now champion")
 
@@ -132,9 +133,10 @@ def promote_cmd(
 def rollback_cmd(
     name: Annotated[str, typer.Argument(help="Model name.")],
     reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "rolled back by hand",
+    config: Annotated[str | None, _CONFIG] = None,
 ) -> None:
     """Move champion back to the previous champion."""
-    with open_project(None) as project:
+    with open_project(config) as project:
         v = project.registry.rollback(name, reason=reason, actor=_actor())
     console().print(f"{name}: champion rolled back to v{v.version}")
 
@@ -144,11 +146,12 @@ def tag_cmd(
     name: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[str, typer.Argument(help="Version or alias.")],
     tags: Annotated[list[str], typer.Argument(help="KEY=VALUE pairs.")],
+    config: Annotated[str | None, _CONFIG] = None,
 ) -> None:
     """Attach KEY=VALUE tags to a version."""
     from conveyor.errors import ConfigError
 
-    with open_project(None) as project:
+    with open_project(config) as project:
         for item in tags:
             key, sep, value = item.partition("=")
             if not sep or not key:
@@ -250,7 +253,7 @@ def _actor() -> str:
 
     try:
         return f"user:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no user name on this system
+    except Exception:
         return "user"
 
 

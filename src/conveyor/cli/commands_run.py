@@ -45,7 +45,7 @@ def run_cmd(
             raise exc
 
 
-def _run_json(result) -> dict:  # noqa: ANN001
+def _run_json(result) -> dict:
     return {
         "run_id": result.id,
         "status": result.status,
@@ -67,7 +67,7 @@ def _run_json(result) -> dict:  # noqa: ANN001
     }
 
 
-def _print_summary(project, result, *, quiet: bool) -> None:  # noqa: ANN001
+def _print_summary(project, result, *, quiet: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -99,7 +99,7 @@ _SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", 
                   "rmse", "mae", "r2", "mape")
 
 
-def _leaderboard_table(rows: list[dict], primary: str):  # noqa: ANN202 - rich Table
+def _leaderboard_table(rows: list[dict], primary: str):
     """Model, the primary metric first, then the few metrics people compare (test split)."""
     from rich.table import Table
 
@@ -136,10 +136,12 @@ def init_cmd(
 def gc_cmd(
     config: Annotated[str | None, typer.Argument(help="conveyor.yaml or project directory.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed.")] = False,
+    min_age: Annotated[float, typer.Option("--min-age", help="Keep blobs younger than this many seconds "
+                                           "(a running pipeline has not recorded them yet).")] = 600.0,
 ) -> None:
     """Remove artifacts that no run, dataset version or model version references."""
     project = open_project(config)
     with project:
-        result = project.gc(dry_run=dry_run)
+        result = project.gc(dry_run=dry_run, min_age_s=min_age)
     verb = "would remove" if dry_run else "removed"
     console().print(f"{verb} {len(result.removed)} artifact(s), {result.bytes_freed:,} bytes; kept {result.kept}")

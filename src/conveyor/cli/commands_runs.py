@@ -6,7 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from conveyor.cli._console import console, fmt_duration, fmt_rows, fmt_time, open_project, print_json, styled_status
+from conveyor.cli._console import (
+    console,
+    fmt_duration,
+    fmt_rows,
+    fmt_time,
+    open_project,
+    print_json,
+    styled_status,
+)
 
 runs_app = typer.Typer(help="Inspect recorded runs.", no_args_is_help=True)
 

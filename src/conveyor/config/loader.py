@@ -46,6 +46,8 @@ class LoadedConfig:
     raw: dict[str, Any]
     secret_paths: frozenset[Path_] = field(default_factory=frozenset)
     lines: Mapping[Path_, int] = field(default_factory=dict)
+    env_values: frozenset[str] = field(default_factory=frozenset)
+    """The values substituted from the environment (scrubbed from any text shown)."""
 
     @property
     def root(self) -> Path:
@@ -64,7 +66,7 @@ class LoadedConfig:
     def secret_values(self) -> set[str]:
         """Every secret value, so that log and error text can be scrubbed."""
         data = self.config.model_dump(mode="json", by_alias=True)
-        values: set[str] = set()
+        values: set[str] = {v for v in self.env_values if len(v) >= 3}
         for p in self.secret_paths | _declared_secret_paths(self.config):
             v = _get_path(data, p)
             if isinstance(v, str) and len(v) >= 3:
@@ -121,7 +123,7 @@ def parse_config(
     name = str(source) if source else "<config>"
     raw, lines = _parse_yaml(text, name)
     env = os.environ if env is None else env
-    raw, from_env = _interpolate(raw, env, name, lines)
+    raw, from_env, env_values = _interpolate(raw, env, name, lines)
     raw, override_lines = apply_overrides(raw, overrides, name), None
     del override_lines
     try:
@@ -134,6 +136,7 @@ def parse_config(
         raw=raw,
         secret_paths=frozenset(from_env),
         lines=lines,
+        env_values=frozenset(env_values),
     )
 
 
@@ -193,8 +196,9 @@ def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int], name: str)
 
 def _interpolate(
     data: Any, env: Mapping[str, str], name: str, lines: Mapping[Path_, int]
-) -> tuple[Any, set[Path_]]:
+) -> tuple[Any, set[Path_], set[str]]:
     from_env: set[Path_] = set()
+    values: set[str] = set()
 
     def walk(value: Any, path: Path_) -> Any:
         if isinstance(value, dict):
@@ -206,6 +210,7 @@ def _interpolate(
                 var, default = m.group(1), m.group(2)
                 if var in env:
                     from_env.add(path)
+                    values.add(env[var])
                     return env[var]
                 if default is not None:
                     return default
@@ -221,7 +226,7 @@ def _interpolate(
             return _ENV_RE.sub(repl, value)
         return value
 
-    return walk(data, ()), from_env
+    return walk(data, ()), from_env, values
 
 
 # ---------------------------------------------------------------- overrides
