@@ -77,8 +77,14 @@ def preprocessor() -> Pipeline:
     return Pipeline([("derived", FunctionTransformer(derive)), ("columns", columns)])
 
 
-def fit_lightgbm(params: dict[str, Any], X: pd.DataFrame, y: np.ndarray, Xv: pd.DataFrame,
-                 yv: np.ndarray, trial: optuna.Trial | None = None) -> Pipeline:
+def fit_lightgbm(
+    params: dict[str, Any],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    Xv: pd.DataFrame,
+    yv: np.ndarray,
+    trial: optuna.Trial | None = None,
+) -> Pipeline:
     features = clone(preprocessor())
     Xt = features.fit_transform(X, y)
     model = lgb.LGBMClassifier(random_state=SEED, **params)
@@ -89,12 +95,16 @@ def fit_lightgbm(params: dict[str, Any], X: pd.DataFrame, y: np.ndarray, Xv: pd.
         def prune(env: Any) -> None:
             if (env.iteration + 1) % every:
                 return
-            trial.report(-env.evaluation_result_list[0][2], step=env.iteration)  # loss -> higher is better
+            trial.report(
+                -env.evaluation_result_list[0][2], step=env.iteration
+            )  # loss -> higher is better
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
         callbacks.append(prune)
-    model.fit(Xt, y, eval_X=features.transform(Xv), eval_y=yv, eval_names=["valid"], callbacks=callbacks)
+    model.fit(
+        Xt, y, eval_X=features.transform(Xv), eval_y=yv, eval_names=["valid"], callbacks=callbacks
+    )
     return Pipeline([("features", features), ("model", model)])
 
 
@@ -171,10 +181,14 @@ def main() -> None:
 
     t = time.perf_counter()
     candidates = {
-        "logreg": fit_plain(LogisticRegression(C=1.0, max_iter=1000, random_state=SEED), X_train, y_train),
+        "logreg": fit_plain(
+            LogisticRegression(C=1.0, max_iter=1000, random_state=SEED), X_train, y_train
+        ),
         "lightgbm": fit_lightgbm({**base, **study.best_params}, X_train, y_train, X_valid, y_valid),
         "random_forest": fit_plain(
-            RandomForestClassifier(n_estimators=200, min_samples_leaf=5, random_state=SEED), X_train, y_train
+            RandomForestClassifier(n_estimators=200, min_samples_leaf=5, random_state=SEED),
+            X_train,
+            y_train,
         ),
     }
     valid_proba = {name: p.predict_proba(X_valid)[:, 1] for name, p in candidates.items()}

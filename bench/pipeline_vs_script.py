@@ -127,13 +127,28 @@ def _conveyor(cwd: Path, *extra: str, instrument: Path | None = None) -> dict[st
     if instrument is None:
         cmd = [str(PYTHON), "-m", "conveyor", "run", "--json", *extra]
     else:
-        cmd = [str(PYTHON), __file__, "--instrumented-run", str(instrument), "--", "run", "--json", *extra]
+        cmd = [
+            str(PYTHON),
+            __file__,
+            "--instrumented-run",
+            str(instrument),
+            "--",
+            "run",
+            "--json",
+            *extra,
+        ]
     wall, doc, load = _timed(cmd, cwd)
     if doc.get("status") != "succeeded":
         raise SystemExit(f"conveyor run did not succeed: {doc.get('error')}")
     steps = {s["name"]: {"status": s["status"], "s": s["duration_s"]} for s in doc["steps"]}
     timers = json.loads(instrument.read_text()) if instrument is not None else {}
-    return {"wall": wall, "duration_s": doc["duration_s"], "steps": steps, "timers": timers, "load1": load}
+    return {
+        "wall": wall,
+        "duration_s": doc["duration_s"],
+        "steps": steps,
+        "timers": timers,
+        "load1": load,
+    }
 
 
 def _repetition(rep: int) -> dict[str, Any]:
@@ -142,26 +157,44 @@ def _repetition(rep: int) -> dict[str, Any]:
         first = _conveyor(work, instrument=work / "timers.json")
         rerun = _conveyor(work)
         param = _conveyor(work, "-o", "models.0.params.C=0.5")
-        hw_wall, hw, hw_load = _timed([str(PYTHON), str(REPO / "bench" / "handwritten_churn.py"),
-                                       str(work / "data" / "wa_churn.csv"), "--json"], REPO)
+        hw_wall, hw, hw_load = _timed(
+            [
+                str(PYTHON),
+                str(REPO / "bench" / "handwritten_churn.py"),
+                str(work / "data" / "wa_churn.csv"),
+                "--json",
+            ],
+            REPO,
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     steps, timers = first["steps"], first["timers"]
     data_s = sum(steps[n]["s"] for n in DATA_STEPS)
     train_s = steps["train"]["s"]
     eval_model = timers.get("evaluate_model", 0.0)
-    extra_eval = timers.get("cross_validate_scores", 0.0) + timers.get("permutation_importance_table", 0.0)
+    extra_eval = timers.get("cross_validate_scores", 0.0) + timers.get(
+        "permutation_importance_table", 0.0
+    )
     metrics_s = eval_model - extra_eval
     work_s = data_s + train_s + metrics_s
     hand_work = hw["phases"]["total_in_process"]
     return {
         "rep": rep,
-        "first": first, "rerun": rerun, "param": param,
-        "hand": {"wall": hw_wall, "phases": hw["phases"], "load1": hw_load, "summary": {
-            k: hw[k] for k in ("ranking", "test_roc_auc", "rows")}},
+        "first": first,
+        "rerun": rerun,
+        "param": param,
+        "hand": {
+            "wall": hw_wall,
+            "phases": hw["phases"],
+            "load1": hw_load,
+            "summary": {k: hw[k] for k in ("ranking", "test_roc_auc", "rows")},
+        },
         "derived": {
-            "data_steps_s": data_s, "train_s": train_s, "test_metrics_s": metrics_s,
-            "cv_and_importance_s": extra_eval, "conveyor_work_s": work_s,
+            "data_steps_s": data_s,
+            "train_s": train_s,
+            "test_metrics_s": metrics_s,
+            "cv_and_importance_s": extra_eval,
+            "conveyor_work_s": work_s,
             "conveyor_work_incl_cv_s": work_s + extra_eval,
             "evaluate_rest_s": steps["evaluate"]["s"] - eval_model,
             "hand_work_s": hand_work,
@@ -235,9 +268,15 @@ def _print(reps: list[dict[str, Any]]) -> None:
     print("\nstep statuses (last repetition):")
     last = reps[-1]
     for case in ("first", "rerun", "param"):
-        print(f"  {case:<6} " + ", ".join(f"{n}={s['status']}" for n, s in last[case]["steps"].items()))
+        print(
+            f"  {case:<6} "
+            + ", ".join(f"{n}={s['status']}" for n, s in last[case]["steps"].items())
+        )
     print(f"\nhand-written ranking / test roc_auc: {last['hand']['summary']['test_roc_auc']}")
-    print(f"{len(reps)} repetitions, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    omp = ENV.get("OMP_NUM_THREADS", "unset")
+    print(
+        f"{len(reps)} repetitions, {os.cpu_count()} cores, OMP_NUM_THREADS={omp}, Python {sys.version.split()[0]}"
+    )
 
 
 def main() -> None:
@@ -247,7 +286,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="write every figure as JSON here")
+    parser.add_argument(
+        "--omp-threads",
+        type=int,
+        default=None,
+        help="set OMP_NUM_THREADS for both sides (LightGBM's OpenMP threads spin badly "
+        "when the 2 cores are shared with other processes)",
+    )
     args = parser.parse_args()
+    if args.omp_threads is not None:
+        ENV["OMP_NUM_THREADS"] = str(args.omp_threads)
     reps = []
     for rep in range(1, args.repeat + 1):
         reps.append(_repetition(rep))

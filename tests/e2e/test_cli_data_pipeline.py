@@ -28,15 +28,20 @@ def test_run_then_cached_rerun(cli, data_project: Path) -> None:
     assert second["dataset_versions"][0]["digest"] == doc["dataset_versions"][0]["digest"]
 
     # A typed override changes only the split step.
-    third = json.loads(cli("run", "--json", "-o", "split.test=0.2", "-o", "split.train=0.65",
-                           cwd=data_project).stdout)
+    third = json.loads(
+        cli(
+            "run", "--json", "-o", "split.test=0.2", "-o", "split.train=0.65", cwd=data_project
+        ).stdout
+    )
     assert [s["status"] for s in third["steps"]] == ["cached", "cached", "cached", "succeeded"]
 
     runs = json.loads(cli("runs", "list", "--json", cwd=data_project).stdout)
     assert [r["id"] for r in runs] == [third["run_id"], second["run_id"], doc["run_id"]]
     shown = json.loads(cli("runs", "show", doc["run_id"][:6], "--json", cwd=data_project).stdout)
     assert [s["name"] for s in shown["steps"]] == ["collect", "validate", "clean", "split"]
-    diff = json.loads(cli("runs", "diff", doc["run_id"], third["run_id"], "--json", cwd=data_project).stdout)
+    diff = json.loads(
+        cli("runs", "diff", doc["run_id"], third["run_id"], "--json", cwd=data_project).stdout
+    )
     keys = {d["key"] for d in diff["config"]}
     assert {"split.test", "split.train"} <= keys
     changed = [s["step"] for s in diff["steps"] if not s["same_outputs"]]
@@ -71,7 +76,9 @@ def test_config_commands(cli, data_project: Path) -> None:
 
 def test_secrets_never_reach_the_store_or_output(cli, data_project: Path) -> None:
     cfg = data_project / "conveyor.yaml"
-    cfg.write_text(cfg.read_text().replace("project: churn", "project: churn\ndescription: ${env:SECRET_DESC}"))
+    cfg.write_text(
+        cfg.read_text().replace("project: churn", "project: churn\ndescription: ${env:SECRET_DESC}")
+    )
     env = {"SECRET_DESC": "s3cr3t-value-123"}
     shown = cli("config", "show", cwd=data_project, env=env).stdout
     assert "s3cr3t-value-123" not in shown and "***" in shown
@@ -89,7 +96,10 @@ def test_secrets_never_reach_the_store_or_output(cli, data_project: Path) -> Non
         (lambda t: t.replace("test: 0.15", "test: 0.25"), "must sum to 1"),
         (lambda t: t.replace("data/churn.csv", "data/nope.csv"), "nope.csv"),
         (lambda t: t + "\n  bad: [\n", "malformed YAML"),
-        (lambda t: t.replace("project: churn", "project: ${env:NOT_SET_ANYWHERE}"), "NOT_SET_ANYWHERE"),
+        (
+            lambda t: t.replace("project: churn", "project: ${env:NOT_SET_ANYWHERE}"),
+            "NOT_SET_ANYWHERE",
+        ),
     ],
 )
 def test_user_errors_exit_2_with_one_headline(cli, data_project: Path, edit, needle: str) -> None:
@@ -116,7 +126,9 @@ def test_gc_removes_only_unreferenced(cli, data_project: Path) -> None:
     stray = blobs / "sha256" / "00" / ("00" * 30 + "ff")
     stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_bytes(b"nobody references me")
-    assert "would remove 0" in cli("gc", "--dry-run", cwd=data_project).stdout, "young blobs are kept"
+    assert "would remove 0" in cli("gc", "--dry-run", cwd=data_project).stdout, (
+        "young blobs are kept"
+    )
     dry = cli("gc", "--dry-run", "--min-age", "0", cwd=data_project).stdout
     assert "would remove 1" in dry and stray.exists()
     cli("gc", "--min-age", "0", cwd=data_project)
@@ -138,8 +150,11 @@ class _StallingAPI:
             def do_GET(self) -> None:
                 if "page=2" in self.path:
                     release.wait(60)
-                body = json.dumps({"items": [{"churn": "No", "tenure": 1}]} if "page=1" in self.path
-                                  else {"items": []}).encode()
+                body = json.dumps(
+                    {"items": [{"churn": "No", "tenure": 1}]}
+                    if "page=1" in self.path
+                    else {"items": []}
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -163,13 +178,21 @@ def test_sigkill_mid_run_leaves_store_consistent(cli, data_project: Path) -> Non
     api = _StallingAPI()
     cfg = data_project / "conveyor.yaml"
     csv_config = cfg.read_text()
-    cfg.write_text(csv_config.replace(
-        "    - path: data/churn.csv",
-        f"    - url: {api.url}\n      records_path: items\n      pagination: {{type: page}}",
-    ))
+    cfg.write_text(
+        csv_config.replace(
+            "    - path: data/churn.csv",
+            f"    - url: {api.url}\n      records_path: items\n      pagination: {{type: page}}",
+        )
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "conveyor", "run"], cwd=data_project, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conveyor", "run"],
+        cwd=data_project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     db = data_project / ".conveyor" / "conveyor.db"
     import sqlite3
 
@@ -180,7 +203,9 @@ def test_sigkill_mid_run_leaves_store_consistent(cli, data_project: Path) -> Non
             if db.exists():
                 try:
                     with sqlite3.connect(db) as conn:
-                        rows = conn.execute("select name from steps where status='running'").fetchall()
+                        rows = conn.execute(
+                            "select name from steps where status='running'"
+                        ).fetchall()
                 except sqlite3.OperationalError:
                     rows = []
             if ("collect",) in rows:
@@ -200,5 +225,7 @@ def test_sigkill_mid_run_leaves_store_consistent(cli, data_project: Path) -> Non
     runs = json.loads(cli("runs", "list", "--json", cwd=data_project).stdout)
     assert [r["status"] for r in runs] == ["succeeded", "interrupted"]
     assert "ended without finishing" in (runs[1]["error"] or "")
-    leftovers = [p for p in (data_project / ".conveyor" / "artifacts").rglob("*") if "tmp" in p.name]
+    leftovers = [
+        p for p in (data_project / ".conveyor" / "artifacts").rglob("*") if "tmp" in p.name
+    ]
     assert leftovers == [], f"partial artifacts visible: {leftovers}"

@@ -59,7 +59,9 @@ def test_train_register_promote_rollback_predict_reproduce(cli, model_project: P
     assert again["summary"]["model"] == "churn v1"
 
     # One model parameter changed: the data steps are reused, the models re-run.
-    changed = json.loads(cli("run", "--json", "-o", "models.0.params.C=0.3", cwd=model_project).stdout)
+    changed = json.loads(
+        cli("run", "--json", "-o", "models.0.params.C=0.3", cwd=model_project).stdout
+    )
     statuses = {s["name"]: s["status"] for s in changed["steps"]}
     assert [statuses[n] for n in ("collect", "validate", "clean", "split")] == ["cached"] * 4
     assert statuses["train"] == "succeeded"
@@ -71,19 +73,33 @@ def test_train_register_promote_rollback_predict_reproduce(cli, model_project: P
     assert shown[0]["metrics"]["roc_auc"] > 0.75
 
     cli("models", "promote", "churn", "2", "--reason", "test", cwd=model_project)
-    champion = json.loads(cli("models", "show", "churn@champion", "--json", cwd=model_project).stdout)
+    champion = json.loads(
+        cli("models", "show", "churn@champion", "--json", cwd=model_project).stdout
+    )
     assert champion[0]["version"] == 2
     cli("models", "rollback", "churn", cwd=model_project)
-    champion = json.loads(cli("models", "show", "churn@champion", "--json", cwd=model_project).stdout)
+    champion = json.loads(
+        cli("models", "show", "churn@champion", "--json", cwd=model_project).stdout
+    )
     assert champion[0]["version"] == 1
     history = json.loads(cli("models", "history", "churn", "--json", cwd=model_project).stdout)
-    assert [h["action"] for h in history if h["alias"] == "champion"][-2:] in (["promote", "rollback"],
-                                                                              ["rollback", "promote"])
+    assert [h["action"] for h in history if h["alias"] == "champion"][-2:] in (
+        ["promote", "rollback"],
+        ["rollback", "promote"],
+    )
     cli("models", "tag", "churn", "1", "owner=ml-team", cwd=model_project)
 
     out = model_project / "preds.csv"
-    cli("predict", "--model", "churn@champion", "--input", "data/churn.csv", "--output", str(out),
-        cwd=model_project)
+    cli(
+        "predict",
+        "--model",
+        "churn@champion",
+        "--input",
+        "data/churn.csv",
+        "--output",
+        str(out),
+        cwd=model_project,
+    )
     lines = out.read_text().splitlines()
     assert len(lines) == 7044 and lines[0].endswith("prediction,proba_No,proba_Yes")
 
@@ -119,7 +135,9 @@ def test_tune_alone_records_best_params(cli, model_project: Path) -> None:
         ("models.1.tune.space.num_leaves.low=40", "greater than 'high'"),
     ],
 )
-def test_model_config_errors_are_precise(cli, model_project: Path, override: str, needle: str) -> None:
+def test_model_config_errors_are_precise(
+    cli, model_project: Path, override: str, needle: str
+) -> None:
     proc = cli("run", "-o", override, cwd=model_project, check=2)
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -127,6 +145,10 @@ def test_model_config_errors_are_precise(cli, model_project: Path, override: str
 
 def test_unknown_model_refs(cli, model_project: Path) -> None:
     cli("run", cwd=model_project)
-    for ref, needle in (("churnn", "did you mean"), ("churn:9", "versions: 1"), ("churn@nope", "champion")):
+    for ref, needle in (
+        ("churnn", "did you mean"),
+        ("churn:9", "versions: 1"),
+        ("churn@nope", "champion"),
+    ):
         proc = cli("models", "show", ref, cwd=model_project, check=2)
         assert needle in proc.stderr, proc.stderr

@@ -12,10 +12,14 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.iterdir() if (p / "conveyor.yaml").exists()))
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in EXAMPLES.iterdir() if (p / "conveyor.yaml").exists())
+)
 def test_example_runs_end_to_end(cli, tmp_path: Path, name: str) -> None:
     work = tmp_path / name
-    shutil.copytree(EXAMPLES / name, work, ignore=shutil.ignore_patterns(".conveyor", "schema.yaml", "reports"))
+    shutil.copytree(
+        EXAMPLES / name, work, ignore=shutil.ignore_patterns(".conveyor", "schema.yaml", "reports")
+    )
     doc = json.loads(cli("run", "--json", cwd=work).stdout)
     assert doc["status"] == "succeeded"
     assert all(s["status"] == "succeeded" for s in doc["steps"])
@@ -26,6 +30,8 @@ def test_example_runs_end_to_end(cli, tmp_path: Path, name: str) -> None:
 
 def test_init_project_trains_a_model(cli, tmp_path: Path) -> None:
     cli("init", "starter", cwd=tmp_path)
-    doc = json.loads(cli("run", "--json", "-o", "models.1.tune.n_trials=2", cwd=tmp_path / "starter").stdout)
+    doc = json.loads(
+        cli("run", "--json", "-o", "models.1.tune.n_trials=2", cwd=tmp_path / "starter").stdout
+    )
     assert doc["status"] == "succeeded"
     assert doc["summary"]["model"] == "starter v1"

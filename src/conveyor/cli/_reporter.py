@@ -49,9 +49,11 @@ class RichReporter:
         rows = f"{fmt_rows(step.rows_in)} -> {fmt_rows(step.rows_out)} rows"
         if step.rows_in is None:
             rows = f"{fmt_rows(step.rows_out)} rows" if step.rows_out is not None else ""
-        mark = {"succeeded": "[green]✔[/green]", "cached": "[cyan]↺[/cyan]", "failed": "[red]✘[/red]"}.get(
-            step.status, " "
-        )
+        mark = {
+            "succeeded": "[green]✔[/green]",
+            "cached": "[cyan]↺[/cyan]",
+            "failed": "[red]✘[/red]",
+        }.get(step.status, " ")
         self.con.print(
             f"{mark} {step.name:<10} {styled_status(step.status):<22} {fmt_duration(step.duration_s):>9}  {rows}"
         )

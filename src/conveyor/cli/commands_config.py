@@ -18,7 +18,9 @@ def register(app: typer.Typer) -> None:
 
 @config_app.command("schema")
 def schema_cmd(
-    output: Annotated[str | None, typer.Option("--output", help="Write to this file instead of stdout.")] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", help="Write to this file instead of stdout.")
+    ] = None,
 ) -> None:
     """Print the JSON Schema of conveyor.yaml (for editor completion and validation)."""
     import json
@@ -39,7 +41,9 @@ def schema_cmd(
 
 @config_app.command("show")
 def show_cmd(
-    config: Annotated[str | None, typer.Argument(help="conveyor.yaml or project directory.")] = None,
+    config: Annotated[
+        str | None, typer.Argument(help="conveyor.yaml or project directory.")
+    ] = None,
     override: Annotated[list[str] | None, _OVERRIDE] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -56,7 +60,9 @@ def show_cmd(
 
 @config_app.command("check")
 def check_cmd(
-    config: Annotated[str | None, typer.Argument(help="conveyor.yaml or project directory.")] = None,
+    config: Annotated[
+        str | None, typer.Argument(help="conveyor.yaml or project directory.")
+    ] = None,
     override: Annotated[list[str] | None, _OVERRIDE] = None,
 ) -> None:
     """Validate conveyor.yaml (and every import path it names) without running anything."""

@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
 
 @data_app.command("list")
 def list_cmd(
-    config: Annotated[str | None, typer.Argument(help="conveyor.yaml or project directory.")] = None,
+    config: Annotated[
+        str | None, typer.Argument(help="conveyor.yaml or project directory.")
+    ] = None,
     limit: Annotated[int, typer.Option()] = 20,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -34,8 +36,14 @@ def list_cmd(
     for col in ("version", "rows", "columns", "digest", "created", "run"):
         table.add_column(col)
     for v in versions:
-        table.add_row(f"v{v.version}", f"{v.rows:,}", str(v.columns), v.digest[:12], fmt_time(v.created_at),
-                      v.run_id or "")
+        table.add_row(
+            f"v{v.version}",
+            f"{v.rows:,}",
+            str(v.columns),
+            v.digest[:12],
+            fmt_time(v.created_at),
+            v.run_id or "",
+        )
     console().print(table)
 
 
@@ -64,7 +72,12 @@ def show_cmd(
         print_json({**_dv(v), "head": frame.to_dicts() if frame is not None else []})
         return
     con = console()
-    con.print(Text(f"dataset v{v.version}  {v.rows:,} rows x {v.columns} columns  digest {v.digest}", style="bold"))
+    con.print(
+        Text(
+            f"dataset v{v.version}  {v.rows:,} rows x {v.columns} columns  digest {v.digest}",
+            style="bold",
+        )
+    )
     con.print(Text(f"created {fmt_time(v.created_at)} by run {v.run_id}", style="dim"))
     table = Table(title="schema", title_justify="left")
     table.add_column("column")
@@ -78,6 +91,12 @@ def show_cmd(
 
 def _dv(v) -> dict:
     return {
-        "version": v.version, "digest": v.digest, "rows": v.rows, "columns": v.columns,
-        "schema": v.schema, "source": v.source, "run_id": v.run_id, "created_at": v.created_at,
+        "version": v.version,
+        "digest": v.digest,
+        "rows": v.rows,
+        "columns": v.columns,
+        "schema": v.schema,
+        "source": v.source,
+        "run_id": v.run_id,
+        "created_at": v.created_at,
     }

@@ -8,7 +8,9 @@ import typer
 
 from conveyor.cli._console import console, fmt_time, open_project, print_json
 
-models_app = typer.Typer(help="Registered model versions, aliases and their history.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Registered model versions, aliases and their history.", no_args_is_help=True
+)
 _CONFIG = typer.Option("--config", "-c", help="conveyor.yaml or project directory.")
 
 
@@ -20,29 +22,45 @@ def register(app: typer.Typer) -> None:
 
 
 @models_app.command("list")
-def list_cmd(config: Annotated[str | None, _CONFIG] = None,
-             json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_cmd(
+    config: Annotated[str | None, _CONFIG] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Every registered model with its versions and aliases."""
     from rich.table import Table
 
     with open_project(config) as project:
         models = project.registry.list_models()
     if json_out:
-        print_json([{"name": m.name, "versions": m.versions, "latest_version": m.latest_version,
-                     "aliases": m.aliases, "updated_at": m.updated_at} for m in models])
+        print_json(
+            [
+                {
+                    "name": m.name,
+                    "versions": m.versions,
+                    "latest_version": m.latest_version,
+                    "aliases": m.aliases,
+                    "updated_at": m.updated_at,
+                }
+                for m in models
+            ]
+        )
         return
     table = Table(title="models", title_justify="left")
     for col in ("model", "versions", "latest", "aliases", "updated"):
         table.add_column(col)
     for m in models:
         aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(m.aliases.items()))
-        table.add_row(m.name, str(m.versions), f"v{m.latest_version}", aliases, fmt_time(m.updated_at))
+        table.add_row(
+            m.name, str(m.versions), f"v{m.latest_version}", aliases, fmt_time(m.updated_at)
+        )
     console().print(table)
 
 
 @models_app.command("show")
 def show_cmd(
-    ref: Annotated[str, typer.Argument(help="churn (champion), churn@challenger, churn:3 or churn:v3.")],
+    ref: Annotated[
+        str, typer.Argument(help="churn (champion), churn@challenger, churn:3 or churn:v3.")
+    ],
     config: Annotated[str | None, _CONFIG] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -65,17 +83,36 @@ def show_cmd(
         for col in ("version", "status", "aliases", "created", "run", "metrics"):
             table.add_column(col)
         for v in versions:
-            metrics = ", ".join(f"{k} {val:.4f}" for k, val in list(_numbers(v.metrics).items())[:3])
-            table.add_row(f"v{v.version}", v.status, ", ".join(v.aliases), fmt_time(v.created_at),
-                          v.run_id or "", metrics)
+            metrics = ", ".join(
+                f"{k} {val:.4f}" for k, val in list(_numbers(v.metrics).items())[:3]
+            )
+            table.add_row(
+                f"v{v.version}",
+                v.status,
+                ", ".join(v.aliases),
+                fmt_time(v.created_at),
+                v.run_id or "",
+                metrics,
+            )
         con.print(table)
         return
     v = versions[0]
-    con.print(Text(f"{v.model_name} v{v.version}  {v.status}  aliases: {', '.join(v.aliases) or '-'}", style="bold"))
-    for label, value in (("created", fmt_time(v.created_at)), ("run", v.run_id), ("dataset", v.dataset_version),
-                         ("git commit", v.git_commit), ("config", v.config_fingerprint),
-                         ("bundle", v.bundle_digest), ("description", v.description),
-                         ("tags", ", ".join(f"{k}={t}" for k, t in v.tags.items()))):
+    con.print(
+        Text(
+            f"{v.model_name} v{v.version}  {v.status}  aliases: {', '.join(v.aliases) or '-'}",
+            style="bold",
+        )
+    )
+    for label, value in (
+        ("created", fmt_time(v.created_at)),
+        ("run", v.run_id),
+        ("dataset", v.dataset_version),
+        ("git commit", v.git_commit),
+        ("config", v.config_fingerprint),
+        ("bundle", v.bundle_digest),
+        ("description", v.description),
+        ("tags", ", ".join(f"{k}={t}" for k, t in v.tags.items())),
+    ):
         if value:
             con.print(Text(f"  {label:<12} {value}"))
     table = Table(title="metrics (test split)", title_justify="left")
@@ -85,9 +122,13 @@ def show_cmd(
         table.add_row(k, f"{val:.4f}")
     con.print(table)
     gates = v.gates or {}
-    for r in (gates.get("results", []) if isinstance(gates, dict) else []):
+    for r in gates.get("results", []) if isinstance(gates, dict) else []:
         mark = "pass" if r.get("passed") else "FAIL"
-        con.print(Text(f"  gate {r.get('metric')} {r.get('op')} {r.get('threshold')}: {r.get('value')} {mark}"))
+        con.print(
+            Text(
+                f"  gate {r.get('metric')} {r.get('op')} {r.get('threshold')}: {r.get('value')} {mark}"
+            )
+        )
 
 
 @models_app.command("compare")
@@ -106,8 +147,11 @@ def compare_cmd(
     if json_out:
         print_json(result)
         return
-    table = Table(title=f"{name}: {result['a']['version'] if isinstance(result['a'], dict) else a} vs "
-                        f"{result['b']['version'] if isinstance(result['b'], dict) else b}", title_justify="left")
+    table = Table(
+        title=f"{name}: {result['a']['version'] if isinstance(result['a'], dict) else a} vs "
+        f"{result['b']['version'] if isinstance(result['b'], dict) else b}",
+        title_justify="left",
+    )
     for col in ("metric", str(a), str(b), "delta"):
         table.add_column(col, justify="right")
     for metric, row in result["metrics"].items():
@@ -132,7 +176,9 @@ def promote_cmd(
 @models_app.command("rollback")
 def rollback_cmd(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "rolled back by hand",
+    reason: Annotated[
+        str, typer.Option(help="Why; recorded in the history.")
+    ] = "rolled back by hand",
     config: Annotated[str | None, _CONFIG] = None,
 ) -> None:
     """Move champion back to the previous champion."""
@@ -179,25 +225,43 @@ def history_cmd(
     for col in ("when", "alias", "action", "from", "to", "by", "reason"):
         table.add_column(col)
     for m in moves:
-        table.add_row(fmt_time(m.at), m.alias, m.action, _v(m.from_version), _v(m.to_version), m.actor, m.reason)
+        table.add_row(
+            fmt_time(m.at),
+            m.alias,
+            m.action,
+            _v(m.from_version),
+            _v(m.to_version),
+            m.actor,
+            m.reason,
+        )
     console().print(table)
 
 
 def predict_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="churn@champion, churn:3 or churn.")],
-    input_path: Annotated[str, typer.Option("--input", "-i", help="CSV, TSV, Parquet, JSON or JSONL file.")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Where to write: .csv or .parquet.")],
+    input_path: Annotated[
+        str, typer.Option("--input", "-i", help="CSV, TSV, Parquet, JSON or JSONL file.")
+    ],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Where to write: .csv or .parquet.")
+    ],
     config: Annotated[str | None, _CONFIG] = None,
 ) -> None:
     """Score a file in-process with a registered model version."""
     with open_project(config) as project:
         result = project.predict(model, input_path, output)
-    console().print(f"scored {result['rows']:,} rows with {result['model']} ({result['engine']}) -> {output}")
+    console().print(
+        f"scored {result['rows']:,} rows with {result['model']} ({result['engine']}) -> {output}"
+    )
 
 
 def tune_cmd(
-    config: Annotated[str | None, typer.Argument(help="conveyor.yaml or project directory.")] = None,
-    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Tune only these candidates.")] = None,
+    config: Annotated[
+        str | None, typer.Argument(help="conveyor.yaml or project directory.")
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Tune only these candidates.")
+    ] = None,
     override: Annotated[list[str] | None, typer.Option("--override", "-o")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -211,13 +275,17 @@ def tune_cmd(
         print_json({"run_id": result.id, "status": result.status, "tuning": best})
         return
     for name, doc in best.items():
-        console().print(f"{name}: best {doc['metric']} {doc['best_value']:.4f} after {doc['n_trials']} trials: "
-                        f"{doc['best_params']}")
+        console().print(
+            f"{name}: best {doc['metric']} {doc['best_value']:.4f} after {doc['n_trials']} trials: "
+            f"{doc['best_params']}"
+        )
     console().print(f"recorded on run {result.id}")
 
 
 def reproduce_cmd(
-    run_id: Annotated[str, typer.Argument(help="The run to reproduce (a unique prefix is enough).")],
+    run_id: Annotated[
+        str, typer.Argument(help="The run to reproduce (a unique prefix is enough).")
+    ],
     config: Annotated[str | None, _CONFIG] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -228,8 +296,10 @@ def reproduce_cmd(
         print_json(report)
         return
     con = console()
-    con.print(f"reproduced {report['original']} as {report['run_id']}: "
-              + ("identical metrics" if report["identical"] else "METRICS DIFFER"))
+    con.print(
+        f"reproduced {report['original']} as {report['run_id']}: "
+        + ("identical metrics" if report["identical"] else "METRICS DIFFER")
+    )
     for key, (a, b) in report["differences"].items():
         con.print(f"  {key}: {a} -> {b}")
     if not report["identical"]:
@@ -237,7 +307,11 @@ def reproduce_cmd(
 
 
 def _numbers(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {
+        k: float(v)
+        for k, v in (metrics or {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 def _fmt(value: Any) -> str:
@@ -259,9 +333,19 @@ def _actor() -> str:
 
 def _version_dict(v: Any) -> dict[str, Any]:
     return {
-        "model": v.model_name, "version": v.version, "status": v.status, "aliases": list(v.aliases),
-        "run_id": v.run_id, "dataset_version": v.dataset_version, "git_commit": v.git_commit,
-        "config_fingerprint": v.config_fingerprint, "bundle_digest": v.bundle_digest,
-        "manifest_digest": v.manifest_digest, "metrics": v.metrics, "gates": v.gates,
-        "description": v.description, "tags": v.tags, "created_at": v.created_at,
+        "model": v.model_name,
+        "version": v.version,
+        "status": v.status,
+        "aliases": list(v.aliases),
+        "run_id": v.run_id,
+        "dataset_version": v.dataset_version,
+        "git_commit": v.git_commit,
+        "config_fingerprint": v.config_fingerprint,
+        "bundle_digest": v.bundle_digest,
+        "manifest_digest": v.manifest_digest,
+        "metrics": v.metrics,
+        "gates": v.gates,
+        "description": v.description,
+        "tags": v.tags,
+        "created_at": v.created_at,
     }

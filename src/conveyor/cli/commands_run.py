@@ -8,7 +8,9 @@ import typer
 
 from conveyor.cli._console import console, fmt_duration, open_project, print_json
 
-_OVERRIDE = typer.Option("--override", "-o", help="Override a config value: -o split.test=0.2 (repeatable).")
+_OVERRIDE = typer.Option(
+    "--override", "-o", help="Override a config value: -o split.test=0.2 (repeatable)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -18,12 +20,20 @@ def register(app: typer.Typer) -> None:
 
 
 def run_cmd(
-    config: Annotated[str | None, typer.Argument(help="conveyor.yaml or project directory.")] = None,
+    config: Annotated[
+        str | None, typer.Argument(help="conveyor.yaml or project directory.")
+    ] = None,
     override: Annotated[list[str] | None, _OVERRIDE] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step, reuse nothing.")] = False,
-    from_step: Annotated[str | None, typer.Option("--from", help="Re-run from this step on.")] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run every step, reuse nothing.")
+    ] = False,
+    from_step: Annotated[
+        str | None, typer.Option("--from", help="Re-run from this step on.")
+    ] = None,
     only: Annotated[str | None, typer.Option("--only", help="Run only this step.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the run as JSON on stdout.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the run as JSON on stdout.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
 ) -> None:
     """Run the pipeline described by conveyor.yaml."""
@@ -33,7 +43,11 @@ def run_cmd(
     with project:
         reporter = RichReporter(quiet=quiet or json_out)
         result = project.run(
-            no_cache=no_cache, from_step=from_step, only=only, reporter=reporter, raise_on_failure=False
+            no_cache=no_cache,
+            from_step=from_step,
+            only=only,
+            reporter=reporter,
+            raise_on_failure=False,
         )
         if json_out:
             print_json(_run_json(result))
@@ -53,9 +67,15 @@ def _run_json(result) -> dict:
         "duration_s": round(result.duration_s, 3),
         "steps": [
             {
-                "name": s.name, "status": s.status, "duration_s": round(s.duration_s, 3),
-                "rows_in": s.rows_in, "rows_out": s.rows_out, "outputs": s.outputs,
-                "warnings": s.warnings, "notes": s.notes, "error": s.error,
+                "name": s.name,
+                "status": s.status,
+                "duration_s": round(s.duration_s, 3),
+                "rows_in": s.rows_in,
+                "rows_out": s.rows_out,
+                "outputs": s.outputs,
+                "warnings": s.warnings,
+                "notes": s.notes,
+                "error": s.error,
             }
             for s in result.steps
         ],
@@ -87,16 +107,36 @@ def _print_summary(project, result, *, quiet: bool) -> None:
     table.add_row("steps", f"{ran} ran, {cached} reused from cache")
     table.add_row("duration", fmt_duration(result.duration_s))
     for d in result.dataset_versions[:1]:
-        table.add_row("dataset", f"v{d.version} ({d.rows:,} rows x {d.columns} columns, {d.digest[:12]})")
-    for key, label in (("model", "model"), ("model_version", "model version"), ("decision", "decision"),
-                       ("primary_metric", "metric"), ("report_html", "report"), ("report_json", "report (json)")):
+        table.add_row(
+            "dataset", f"v{d.version} ({d.rows:,} rows x {d.columns} columns, {d.digest[:12]})"
+        )
+    for key, label in (
+        ("model", "model"),
+        ("model_version", "model version"),
+        ("decision", "decision"),
+        ("primary_metric", "metric"),
+        ("report_html", "report"),
+        ("report_json", "report (json)"),
+    ):
         if summary.get(key) is not None:
             table.add_row(label, Text(str(summary[key])))
     con.print(table)
 
 
-_SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "f1_macro", "log_loss",
-                  "rmse", "mae", "r2", "mape")
+_SHOWN_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "f1_macro",
+    "log_loss",
+    "rmse",
+    "mae",
+    "r2",
+    "mape",
+)
 
 
 def _leaderboard_table(rows: list[dict], primary: str):
@@ -119,8 +159,12 @@ def _leaderboard_table(rows: list[dict], primary: str):
 
 def init_cmd(
     name: Annotated[str, typer.Argument(help="Project name (also the directory created).")],
-    directory: Annotated[str | None, typer.Option("--dir", help="Where to create it (default: ./NAME).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Write into an existing, non-empty directory.")] = False,
+    directory: Annotated[
+        str | None, typer.Option("--dir", help="Where to create it (default: ./NAME).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into an existing, non-empty directory.")
+    ] = False,
 ) -> None:
     """Create a runnable project: conveyor.yaml, sample data and a README."""
     from pathlib import Path
@@ -134,14 +178,24 @@ def init_cmd(
 
 
 def gc_cmd(
-    config: Annotated[str | None, typer.Argument(help="conveyor.yaml or project directory.")] = None,
+    config: Annotated[
+        str | None, typer.Argument(help="conveyor.yaml or project directory.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed.")] = False,
-    min_age: Annotated[float, typer.Option("--min-age", help="Keep blobs younger than this many seconds "
-                                           "(a running pipeline has not recorded them yet).")] = 600.0,
+    min_age: Annotated[
+        float,
+        typer.Option(
+            "--min-age",
+            help="Keep blobs younger than this many seconds "
+            "(a running pipeline has not recorded them yet).",
+        ),
+    ] = 600.0,
 ) -> None:
     """Remove artifacts that no run, dataset version or model version references."""
     project = open_project(config)
     with project:
         result = project.gc(dry_run=dry_run, min_age_s=min_age)
     verb = "would remove" if dry_run else "removed"
-    console().print(f"{verb} {len(result.removed)} artifact(s), {result.bytes_freed:,} bytes; kept {result.kept}")
+    console().print(
+        f"{verb} {len(result.removed)} artifact(s), {result.bytes_freed:,} bytes; kept {result.kept}"
+    )

@@ -25,7 +25,9 @@ def register(app: typer.Typer) -> None:
 
 @runs_app.command("list")
 def list_cmd(
-    config: Annotated[str | None, typer.Argument(help="conveyor.yaml or project directory.")] = None,
+    config: Annotated[
+        str | None, typer.Argument(help="conveyor.yaml or project directory.")
+    ] = None,
     status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
     offset: Annotated[int, typer.Option(help="Skip this many newest runs.")] = 0,
@@ -36,7 +38,9 @@ def list_cmd(
 
     project = open_project(config)
     with project:
-        runs = project.metadata.list_runs(project=project.config.project, status=status, limit=limit, offset=offset)
+        runs = project.metadata.list_runs(
+            project=project.config.project, status=status, limit=limit, offset=offset
+        )
     if json_out:
         print_json([_run_dict(r) for r in runs])
         return
@@ -44,15 +48,23 @@ def list_cmd(
     for col in ("run", "status", "started", "duration", "kind", "error"):
         table.add_column(col)
     for r in runs:
-        table.add_row(r.id, styled_status(r.status), fmt_time(r.started_at), fmt_duration(r.duration_s), r.kind,
-                      (r.error or "")[:60])
+        table.add_row(
+            r.id,
+            styled_status(r.status),
+            fmt_time(r.started_at),
+            fmt_duration(r.duration_s),
+            r.kind,
+            (r.error or "")[:60],
+        )
     console().print(table)
 
 
 @runs_app.command("show")
 def show_cmd(
     run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
-    config: Annotated[str | None, typer.Option("--config", "-c", help="conveyor.yaml or project dir.")] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="conveyor.yaml or project dir.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show one run: status, steps, outputs, lineage."""
@@ -64,11 +76,19 @@ def show_cmd(
         run = project.metadata.get_run(run_id)
         steps = project.metadata.list_steps(run.id)
     if json_out:
-        print_json({**_run_dict(run), "config": run.config, "steps": [_step_dict(s) for s in steps]})
+        print_json(
+            {**_run_dict(run), "config": run.config, "steps": [_step_dict(s) for s in steps]}
+        )
         return
     con = console()
-    con.print(Text.assemble(("run ", "bold"), (run.id, "bold"), f"  {run.status}  started {fmt_time(run.started_at)}"
-                            f"  duration {fmt_duration(run.duration_s)}"))
+    con.print(
+        Text.assemble(
+            ("run ", "bold"),
+            (run.id, "bold"),
+            f"  {run.status}  started {fmt_time(run.started_at)}"
+            f"  duration {fmt_duration(run.duration_s)}",
+        )
+    )
     if run.error:
         con.print(Text(f"error: {run.error}", style="red"))
     if run.command:
@@ -80,8 +100,15 @@ def show_cmd(
         table.add_column(col)
     for s in steps:
         outs = ", ".join(f"{k}={v[:10]}" for k, v in (s.outputs or {}).items())
-        table.add_row(s.name, styled_status(s.status), "yes" if s.cached else "", fmt_duration(s.duration_s),
-                      fmt_rows(s.rows_in), fmt_rows(s.rows_out), Text(outs))
+        table.add_row(
+            s.name,
+            styled_status(s.status),
+            "yes" if s.cached else "",
+            fmt_duration(s.duration_s),
+            fmt_rows(s.rows_in),
+            fmt_rows(s.rows_out),
+            Text(outs),
+        )
     con.print(table)
     for s in steps:
         if s.error:
@@ -107,22 +134,37 @@ def diff_cmd(
         steps_a = {s.name: s for s in project.metadata.list_steps(a.id)}
         steps_b = {s.name: s for s in project.metadata.list_steps(b.id)}
     config_diff = [
-        {"key": k, "a": va, "b": vb} for k, va, vb in _diff_flat(_flatten(a.config), _flatten(b.config))
+        {"key": k, "a": va, "b": vb}
+        for k, va, vb in _diff_flat(_flatten(a.config), _flatten(b.config))
     ]
     step_diff = []
     for name in list(dict.fromkeys([*steps_a, *steps_b])):
         sa, sb = steps_a.get(name), steps_b.get(name)
         same = sa is not None and sb is not None and sa.outputs == sb.outputs
-        step_diff.append({
-            "step": name, "same_outputs": same,
-            "a": sa.status if sa else None, "b": sb.status if sb else None,
-            "rows_out_a": sa.rows_out if sa else None, "rows_out_b": sb.rows_out if sb else None,
-        })
+        step_diff.append(
+            {
+                "step": name,
+                "same_outputs": same,
+                "a": sa.status if sa else None,
+                "b": sb.status if sb else None,
+                "rows_out_a": sa.rows_out if sa else None,
+                "rows_out_b": sb.rows_out if sb else None,
+            }
+        )
     metric_diff = [
-        {"key": k, "a": va, "b": vb} for k, va, vb in _diff_flat(_flatten(a.summary or {}), _flatten(b.summary or {}))
+        {"key": k, "a": va, "b": vb}
+        for k, va, vb in _diff_flat(_flatten(a.summary or {}), _flatten(b.summary or {}))
     ]
     if json_out:
-        print_json({"a": a.id, "b": b.id, "config": config_diff, "steps": step_diff, "summary": metric_diff})
+        print_json(
+            {
+                "a": a.id,
+                "b": b.id,
+                "config": config_diff,
+                "steps": step_diff,
+                "summary": metric_diff,
+            }
+        )
         return
     con = console()
     con.print(Text(f"diff {a.id} -> {b.id}", style="bold"))
@@ -139,8 +181,12 @@ def diff_cmd(
     for col in ("step", "outputs", f"rows {a.id}", f"rows {b.id}"):
         table.add_column(col)
     for d in step_diff:
-        table.add_row(d["step"], "same" if d["same_outputs"] else "[yellow]different[/yellow]",
-                      fmt_rows(d["rows_out_a"]), fmt_rows(d["rows_out_b"]))
+        table.add_row(
+            d["step"],
+            "same" if d["same_outputs"] else "[yellow]different[/yellow]",
+            fmt_rows(d["rows_out_a"]),
+            fmt_rows(d["rows_out_b"]),
+        )
     con.print(table)
     if metric_diff:
         table = Table(title="summary", title_justify="left")
@@ -170,17 +216,33 @@ def _diff_flat(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any
 
 def _run_dict(r: Any) -> dict[str, Any]:
     return {
-        "id": r.id, "project": r.project, "kind": r.kind, "status": r.status,
-        "started_at": r.started_at, "finished_at": r.finished_at, "duration_s": r.duration_s,
-        "error": r.error, "config_fingerprint": r.config_fingerprint, "code_version": r.code_version,
+        "id": r.id,
+        "project": r.project,
+        "kind": r.kind,
+        "status": r.status,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "duration_s": r.duration_s,
+        "error": r.error,
+        "config_fingerprint": r.config_fingerprint,
+        "code_version": r.code_version,
         "summary": r.summary,
     }
 
 
 def _step_dict(s: Any) -> dict[str, Any]:
     return {
-        "name": s.name, "status": s.status, "cached": s.cached, "duration_s": s.duration_s,
-        "rows_in": s.rows_in, "rows_out": s.rows_out, "inputs": s.inputs, "outputs": s.outputs,
-        "metrics": s.metrics, "notes": s.notes, "warnings": s.warnings, "error": s.error,
+        "name": s.name,
+        "status": s.status,
+        "cached": s.cached,
+        "duration_s": s.duration_s,
+        "rows_in": s.rows_in,
+        "rows_out": s.rows_out,
+        "inputs": s.inputs,
+        "outputs": s.outputs,
+        "metrics": s.metrics,
+        "notes": s.notes,
+        "warnings": s.warnings,
+        "error": s.error,
         "fingerprint": s.fingerprint,
     }

@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, click.exceptions.Abort):
             sys.stderr.write("aborted\n")
             return 1
-        _print_error(f"internal error: {type(exc).__name__}: {exc}", "re-run with --debug for the traceback", exc)
+        _print_error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "re-run with --debug for the traceback",
+            exc,
+        )
         return 1
     return 0
 
@@ -98,7 +102,9 @@ def _print_error(message: str, hint: str | None, exc: BaseException) -> None:
         err.print(Text(f"hint: {hint}", style="dim"))
     run_id = getattr(exc, "run_id", None)
     if run_id:
-        err.print(Text(f"run {run_id} recorded as failed: conveyor runs show {run_id}", style="dim"))
+        err.print(
+            Text(f"run {run_id} recorded as failed: conveyor runs show {run_id}", style="dim")
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,7 +32,9 @@ __all__ = [
 MASK = "***"
 _ENV_RE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_NAME_RE = re.compile(r"(password|passwd|secret|token|api[_-]?key|credential)", re.I)
-_URL_PASSWORD_RE = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?P<tail>@)", re.I)
+_URL_PASSWORD_RE = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?P<tail>@)", re.I
+)
 
 Path_ = tuple[str | int, ...]
 
@@ -82,7 +84,9 @@ class LoadedConfig:
 
 def config_fingerprint(config: BaseModel | Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of a config (or of one section)."""
-    data = config.model_dump(mode="json", by_alias=True) if isinstance(config, BaseModel) else config
+    data = (
+        config.model_dump(mode="json", by_alias=True) if isinstance(config, BaseModel) else config
+    )
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -104,7 +108,9 @@ def load_config(
     if p.is_dir():
         p = p / "conveyor.yaml"
     if not p.exists():
-        raise ConfigError(f"{p}: config file not found", hint="run 'conveyor init NAME' to create a project")
+        raise ConfigError(
+            f"{p}: config file not found", hint="run 'conveyor init NAME' to create a project"
+        )
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -145,7 +151,9 @@ def parse_config(
 
 def _parse_yaml(text: str, name: str) -> tuple[dict[str, Any], dict[Path_, int]]:
     if not text.strip():
-        raise ConfigError(f"{name}: the file is empty", hint="see 'conveyor config schema' for the keys")
+        raise ConfigError(
+            f"{name}: the file is empty", hint="see 'conveyor config schema' for the keys"
+        )
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -158,8 +166,10 @@ def _parse_yaml(text: str, name: str) -> tuple[dict[str, Any], dict[Path_, int]]
     lines: dict[Path_, int] = {}
     data = _construct(node, (), lines, name)
     if not isinstance(data, dict):
-        raise ConfigError(f"{name}:{node.start_mark.line + 1}: expected a mapping of keys at the top level, "
-                          f"got {type(data).__name__}")
+        raise ConfigError(
+            f"{name}:{node.start_mark.line + 1}: expected a mapping of keys at the top level, "
+            f"got {type(data).__name__}"
+        )
     return data, lines
 
 
@@ -168,13 +178,19 @@ def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int], name: str)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(  # scalar keys only
-                ""
-            ).construct_object(key_node) if not isinstance(key_node, yaml.ScalarNode) else key_node.value
+            key = (
+                yaml.SafeLoader(  # scalar keys only
+                    ""
+                ).construct_object(key_node)
+                if not isinstance(key_node, yaml.ScalarNode)
+                else key_node.value
+            )
             if not isinstance(key, str):
                 raise ConfigError(f"{name}:{key_node.start_mark.line + 1}: keys must be text")
             if key == "<<":
-                raise ConfigError(f"{name}:{key_node.start_mark.line + 1}: YAML merge keys are not supported")
+                raise ConfigError(
+                    f"{name}:{key_node.start_mark.line + 1}: YAML merge keys are not supported"
+                )
             if key in out:
                 raise ConfigError(
                     f"{name}:{key_node.start_mark.line + 1}: key '{_fmt((*path, key))}' appears twice"
@@ -206,6 +222,7 @@ def _interpolate(
         if isinstance(value, list):
             return [walk(v, (*path, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "${" in value:
+
             def repl(m: re.Match[str]) -> str:
                 var, default = m.group(1), m.group(2)
                 if var in env:
@@ -218,6 +235,7 @@ def _interpolate(
                     f"{_where(name, lines, path)}: environment variable {var} is not set",
                     hint=f"export {var}=... or write ${{env:{var}:-default}}",
                 )
+
             if "${" in _ENV_RE.sub("", value):
                 raise ConfigError(
                     f"{_where(name, lines, path)}: cannot read '{value}': interpolation is "
@@ -232,7 +250,9 @@ def _interpolate(
 # ---------------------------------------------------------------- overrides
 
 
-def apply_overrides(raw: dict[str, Any], overrides: Iterable[str], name: str = "<config>") -> dict[str, Any]:
+def apply_overrides(
+    raw: dict[str, Any], overrides: Iterable[str], name: str = "<config>"
+) -> dict[str, Any]:
     """Apply ``key.path=value`` overrides; values are read as YAML scalars and typed by the schema."""
     data = json.loads(json.dumps(raw, default=str))
     for item in overrides:
@@ -251,8 +271,10 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str], name: str = "
             nxt = parts[i + 1]
             if isinstance(node, list):
                 if not isinstance(part, int) or part >= len(node):
-                    raise ConfigError(f"override '{key}': index {part} is out of range "
-                                      f"(the list has {len(node)} items)")
+                    raise ConfigError(
+                        f"override '{key}': index {part} is out of range "
+                        f"(the list has {len(node)} items)"
+                    )
                 node = node[part]
             else:
                 if not isinstance(part, str):
@@ -299,7 +321,7 @@ def _format_validation(exc: ValidationError, name: str, lines: Mapping[Path_, in
         else:
             text = err["msg"]
             if text.startswith("Value error, "):
-                text = text[len("Value error, "):]
+                text = text[len("Value error, ") :]
             msg = f"{where}: {path_text}: {text}"
             if kind not in {"value_error", "assertion_error"} and not isinstance(got, (dict, list)):
                 msg += f" (got {got!r})"
@@ -310,9 +332,17 @@ def _format_validation(exc: ValidationError, name: str, lines: Mapping[Path_, in
 
 def _is_union_tag(part: str) -> bool:
     # pydantic puts the discriminator tag or the union member name in ``loc``.
-    return part in {"drop_duplicates", "drop_missing", "fill_missing", "repair_types",
-                    "normalize_strings", "clip_outliers", "drop_columns"} or part.startswith(
-        ("function-", "literal[", "list[", "dict[", "str", "int", "float", "bool", "tuple[", "none"))
+    return part in {
+        "drop_duplicates",
+        "drop_missing",
+        "fill_missing",
+        "repair_types",
+        "normalize_strings",
+        "clip_outliers",
+        "drop_columns",
+    } or part.startswith(
+        ("function-", "literal[", "list[", "dict[", "str", "int", "float", "bool", "tuple[", "none")
+    )
 
 
 def _fields_at(loc: Path_) -> list[str]:
@@ -366,7 +396,9 @@ def _fmt(path: Iterable[str | int]) -> str:
 
 
 def _declared_secret_paths(config: ConveyorConfig) -> set[Path_]:
-    paths: set[Path_] = {tuple(int(p) if p.isdigit() else p for p in s.split(".")) for s in config.secrets}
+    paths: set[Path_] = {
+        tuple(int(p) if p.isdigit() else p for p in s.split(".")) for s in config.secrets
+    }
     data = config.model_dump(mode="json", by_alias=True)
 
     def walk(value: Any, path: Path_) -> None:

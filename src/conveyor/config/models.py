@@ -54,15 +54,18 @@ class PaginationConfig(Section):
         default=None, description="Dotted path to the next cursor in the response body."
     )
     next_path: str | None = Field(
-        default=None, description="Dotted path to the next page URL in the body; "
-        "when unset the Link header (rel=next) is used."
+        default=None,
+        description="Dotted path to the next page URL in the body; "
+        "when unset the Link header (rel=next) is used.",
     )
     max_pages: int = Field(default=10_000, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> PaginationConfig:
         if self.type == "cursor" and not self.cursor_path:
-            raise ValueError("pagination type 'cursor' needs 'cursor_path' (where the next cursor is in the body)")
+            raise ValueError(
+                "pagination type 'cursor' needs 'cursor_path' (where the next cursor is in the body)"
+            )
         return self
 
 
@@ -130,8 +133,14 @@ class SourceConfig(Section):
         if self.path:
             lower = self.path.lower()
             for suffix, kind in (
-                (".csv", "csv"), (".csv.gz", "csv"), (".tsv", "tsv"), (".parquet", "parquet"),
-                (".pq", "parquet"), (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"),
+                (".csv", "csv"),
+                (".csv.gz", "csv"),
+                (".tsv", "tsv"),
+                (".parquet", "parquet"),
+                (".pq", "parquet"),
+                (".jsonl", "jsonl"),
+                (".ndjson", "jsonl"),
+                (".json", "json"),
                 (".xlsx", "excel"),
             ):
                 if lower.endswith(suffix):
@@ -170,9 +179,14 @@ class ValidateConfig(Section):
     allow_extra_columns: bool = False
     check_ranges: bool = True
     check_categories: bool = True
-    max_categories: int = Field(default=50, gt=0, description="Above this a string column is free text.")
+    max_categories: int = Field(
+        default=50, gt=0, description="Above this a string column is free text."
+    )
     null_rate_tolerance: float = Field(
-        default=0.1, ge=0, le=1, description="Allowed rise of a column's null rate over the schema's."
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Allowed rise of a column's null rate over the schema's.",
     )
     range_tolerance: float = Field(
         default=0.0, ge=0, description="Relative slack on numeric ranges (0.1 = 10% of the span)."
@@ -187,7 +201,9 @@ class DropDuplicates(Section):
 
 class DropMissing(Section):
     op: Literal["drop_missing"]
-    columns: list[str] | None = Field(default=None, description="Rows missing any of these; default all.")
+    columns: list[str] | None = Field(
+        default=None, description="Rows missing any of these; default all."
+    )
     column_threshold: float | None = Field(
         default=None, ge=0, le=1, description="Drop columns whose missing share is above this."
     )
@@ -214,8 +230,12 @@ class RepairTypes(Section):
     date_formats: list[str] = Field(
         default_factory=lambda: ["%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y"]
     )
-    min_share: float = Field(default=0.95, gt=0, le=1,
-                             description="Detect a type when this share of non-null values parse.")
+    min_share: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="Detect a type when this share of non-null values parse.",
+    )
 
 
 class NormalizeStrings(Section):
@@ -245,7 +265,12 @@ class DropColumns(Section):
 
 
 CleanOp = Annotated[
-    DropDuplicates | DropMissing | FillMissing | RepairTypes | NormalizeStrings | ClipOutliers
+    DropDuplicates
+    | DropMissing
+    | FillMissing
+    | RepairTypes
+    | NormalizeStrings
+    | ClipOutliers
     | DropColumns,
     Field(discriminator="op"),
 ]
@@ -333,7 +358,9 @@ class UserTransformer(Section):
 
 
 class FeaturesConfig(Section):
-    numeric: list[str] | None = Field(default=None, description="Numeric columns; detected if unset.")
+    numeric: list[str] | None = Field(
+        default=None, description="Numeric columns; detected if unset."
+    )
     categorical: list[str] | None = None
     text: list[str] | None = None
     datetime: list[str] | None = None
@@ -341,12 +368,16 @@ class FeaturesConfig(Section):
     derived: dict[str, str] = Field(
         default_factory=dict, description="name -> expression, e.g. 'total / (tenure + 1)'."
     )
-    numeric_options: NumericFeatures = Field(default_factory=NumericFeatures, alias="numeric_defaults")
+    numeric_options: NumericFeatures = Field(
+        default_factory=NumericFeatures, alias="numeric_defaults"
+    )
     categorical_options: CategoricalFeatures = Field(
         default_factory=CategoricalFeatures, alias="categorical_defaults"
     )
     text_options: TextFeatures = Field(default_factory=TextFeatures, alias="text_defaults")
-    datetime_options: DatetimeFeatures = Field(default_factory=DatetimeFeatures, alias="datetime_defaults")
+    datetime_options: DatetimeFeatures = Field(
+        default_factory=DatetimeFeatures, alias="datetime_defaults"
+    )
     per_column: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-column overrides of the defaults above."
     )
@@ -387,14 +418,18 @@ class TuneConfig(Section):
     timeout_s: float | None = Field(default=None, gt=0)
     sampler: Literal["tpe", "random", "grid"] = "tpe"
     pruner: Literal["median", "none"] = "median"
-    cv: int | None = Field(default=None, ge=2, description="k-fold CV instead of the validation split.")
+    cv: int | None = Field(
+        default=None, ge=2, description="k-fold CV instead of the validation split."
+    )
     n_jobs: int = Field(default=1, ge=1)
     space: dict[str, SearchParam] = Field(default_factory=dict)
 
 
 class ModelSpec(Section):
     name: str | None = None
-    estimator: str = Field(description="Short name (lightgbm, xgboost, logistic_regression, …) or 'pkg.module:Class'.")
+    estimator: str = Field(
+        description="Short name (lightgbm, xgboost, logistic_regression, …) or 'pkg.module:Class'."
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     tune: TuneConfig | None = None
     early_stopping_rounds: int | None = Field(default=50, ge=1)
@@ -406,19 +441,27 @@ class ModelSpec(Section):
 
 
 class EvaluateConfig(Section):
-    primary_metric: str | None = Field(default=None, description="Default: roc_auc (binary), f1_macro (multiclass), rmse (regression).")
+    primary_metric: str | None = Field(
+        default=None,
+        description="Default: roc_auc (binary), f1_macro (multiclass), rmse (regression).",
+    )
     gates: dict[str, str] = Field(default_factory=dict, description="metric -> '>= 0.8'")
     threshold: Literal["default", "max_f1"] | str = Field(
-        default="max_f1", description="'default' (0.5), 'max_f1', or 'precision>=0.8' / 'recall>=0.7'."
+        default="max_f1",
+        description="'default' (0.5), 'max_f1', or 'precision>=0.8' / 'recall>=0.7'.",
     )
     cv_folds: int | None = Field(default=5, ge=2)
     slices: list[str] = Field(default_factory=list)
     permutation_importance: bool = True
-    overfit_gap: float = Field(default=0.1, ge=0, description="Warn when train - test primary metric exceeds this.")
+    overfit_gap: float = Field(
+        default=0.1, ge=0, description="Warn when train - test primary metric exceeds this."
+    )
 
 
 class PromotionConfig(Section):
-    model_name: str | None = Field(default=None, description="Registry name; default: project name.")
+    model_name: str | None = Field(
+        default=None, description="Registry name; default: project name."
+    )
     auto: bool = True
     min_delta: float = 0.0
     alias: str = "champion"
@@ -429,9 +472,12 @@ class PromotionConfig(Section):
 
 class StoresConfig(Section):
     metadata: str | None = Field(
-        default=None, description="SQLAlchemy URL; default sqlite:///.conveyor/conveyor.db, or CONVEYOR_DB_URL."
+        default=None,
+        description="SQLAlchemy URL; default sqlite:///.conveyor/conveyor.db, or CONVEYOR_DB_URL.",
     )
-    artifacts: str | None = Field(default=None, description="fsspec URL; default .conveyor/artifacts")
+    artifacts: str | None = Field(
+        default=None, description="fsspec URL; default .conveyor/artifacts"
+    )
 
 
 class ExecutorConfig(Section):

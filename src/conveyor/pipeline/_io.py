@@ -27,7 +27,9 @@ def store_output(artifacts: ArtifactStore, kind: str, value: Any, *, name: str) 
         import polars as pl
 
         if not isinstance(value, pl.DataFrame):
-            raise StoreError(f"output '{name}' should be a polars DataFrame, got {type(value).__name__}")
+            raise StoreError(
+                f"output '{name}' should be a polars DataFrame, got {type(value).__name__}"
+            )
         buf = io.BytesIO()
         value.write_parquet(buf, compression="zstd", statistics=False)
         data = buf.getvalue()
@@ -36,7 +38,8 @@ def store_output(artifacts: ArtifactStore, kind: str, value: Any, *, name: str) 
         import orjson
 
         data = orjson.dumps(
-            value, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+            value,
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
         )
         return artifacts.put_bytes(data), len(data)
     if kind == "bytes":
@@ -52,7 +55,9 @@ def store_output(artifacts: ArtifactStore, kind: str, value: Any, *, name: str) 
     raise StoreError(f"output '{name}': unknown output kind '{kind}'")
 
 
-def load_output(artifacts: ArtifactStore, kind: str, digest: str, *, scratch: Path | None = None) -> Any:
+def load_output(
+    artifacts: ArtifactStore, kind: str, digest: str, *, scratch: Path | None = None
+) -> Any:
     """Load a stored output back into the value a step receives."""
     if kind in ("dataset", "frame"):
         import polars as pl
@@ -65,6 +70,10 @@ def load_output(artifacts: ArtifactStore, kind: str, digest: str, *, scratch: Pa
     if kind == "bytes":
         return artifacts.get_bytes(digest)
     if kind == "tree":
-        dest = Path(tempfile.mkdtemp(prefix="tree-", dir=scratch)) if scratch else Path(tempfile.mkdtemp())
+        dest = (
+            Path(tempfile.mkdtemp(prefix="tree-", dir=scratch))
+            if scratch
+            else Path(tempfile.mkdtemp())
+        )
         return artifacts.get_tree(digest, dest)
     raise StoreError(f"unknown output kind '{kind}'")

@@ -38,7 +38,10 @@ def step_fingerprint(
     if hasattr(section, "model_dump"):
         section = section.model_dump(mode="json", by_alias=True)
     elif isinstance(section, (list, tuple)):
-        section = [s.model_dump(mode="json", by_alias=True) if hasattr(s, "model_dump") else s for s in section]
+        section = [
+            s.model_dump(mode="json", by_alias=True) if hasattr(s, "model_dump") else s
+            for s in section
+        ]
     payload: dict[str, Any] = {
         "step": step.name,
         "version": step.version,

@@ -36,4 +36,6 @@ def preflight(config: ConveyorConfig) -> None:
         from conveyor.train.scoring import get_metric
 
         # Candidates are ranked with the training metrics, a narrower set than the report's.
-        get_metric(config.evaluate.primary_metric, task=config.task, where="evaluate.primary_metric")
+        get_metric(
+            config.evaluate.primary_metric, task=config.task, where="evaluate.primary_metric"
+        )

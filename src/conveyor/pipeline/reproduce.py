@@ -49,11 +49,17 @@ def plan_reproduction(
         current.masked(),
         current.config.model_dump(mode="json", by_alias=True, exclude_none=True),
     )
-    loaded = parse_config(yaml.safe_dump(config, sort_keys=False), source=current.path, env=dict(env))
+    loaded = parse_config(
+        yaml.safe_dump(config, sort_keys=False), source=current.path, env=dict(env)
+    )
     warnings = []
     if loaded.fingerprint != original.config_fingerprint:
-        warnings.append("the rebuilt config differs from the original's fingerprint (a secret or default changed)")
-    return ReproductionPlan(original.id, loaded, {"collect": dict(collect.outputs)}, list(steps), warnings)
+        warnings.append(
+            "the rebuilt config differs from the original's fingerprint (a secret or default changed)"
+        )
+    return ReproductionPlan(
+        original.id, loaded, {"collect": dict(collect.outputs)}, list(steps), warnings
+    )
 
 
 def compare_reproduction(plan: ReproductionPlan, result: RunResult) -> dict[str, Any]:
@@ -65,7 +71,10 @@ def compare_reproduction(plan: ReproductionPlan, result: RunResult) -> dict[str,
         if old is None or step.name == "collect":
             continue
         if step.name in ("validate", "clean", "split") and old.outputs != step.outputs:
-            differences[f"{step.name}.outputs"] = (sorted(old.outputs.values()), sorted(step.outputs.values()))
+            differences[f"{step.name}.outputs"] = (
+                sorted(old.outputs.values()),
+                sorted(step.outputs.values()),
+            )
         if step.name == "evaluate":
             a, b = (old.metrics or {}).get("test", {}), (step.metrics or {}).get("test", {})
             for key in sorted(set(a) | set(b)):
@@ -77,7 +86,9 @@ def compare_reproduction(plan: ReproductionPlan, result: RunResult) -> dict[str,
         "identical": not differences,
         "differences": differences,
         "warnings": plan.warnings,
-        "metrics": next((s.metrics.get("test") for s in result.steps if s.name == "evaluate"), None),
+        "metrics": next(
+            (s.metrics.get("test") for s in result.steps if s.name == "evaluate"), None
+        ),
     }
 
 
@@ -92,7 +103,9 @@ def _unmask(stored: Any, masked_now: Any, real_now: Any) -> Any:
     if stored == MASK:
         if masked_now == MASK and real_now is not None:
             return real_now
-        raise ConfigError("the run's config holds a masked secret that the current config does not provide")
+        raise ConfigError(
+            "the run's config holds a masked secret that the current config does not provide"
+        )
     if isinstance(stored, dict):
         return {
             k: _unmask(

@@ -186,19 +186,38 @@ class Runner:
             parent_run_id=parent_run_id,
         )
         started = time.perf_counter()
-        result = RunResult(id=run_id, status="running", steps=[], output_kinds=self._kinds,
-                           _artifacts=self.artifacts)
+        result = RunResult(
+            id=run_id,
+            status="running",
+            steps=[],
+            output_kinds=self._kinds,
+            _artifacts=self.artifacts,
+        )
         scratch = self.scratch_root / run_id
         self.reporter.run_started(run_id, names)
         previous = _install_sigterm()
         try:
-            self._run_steps(result, scratch, no_cache=no_cache, from_step=from_step, only=only,
-                            pinned=pinned or {})
+            self._run_steps(
+                result,
+                scratch,
+                no_cache=no_cache,
+                from_step=from_step,
+                only=only,
+                pinned=pinned or {},
+            )
             result.status = "succeeded"
         except KeyboardInterrupt as exc:
-            result.status, result.error, result.exception = "interrupted", "interrupted by signal", exc
+            result.status, result.error, result.exception = (
+                "interrupted",
+                "interrupted by signal",
+                exc,
+            )
         except ConveyorError as exc:
-            result.status, result.error, result.exception = "failed", self.loaded.scrub(exc.headline), exc
+            result.status, result.error, result.exception = (
+                "failed",
+                self.loaded.scrub(exc.headline),
+                exc,
+            )
         except Exception as exc:  # a bug or a library failure: record it, never lose the run
             result.status, result.exception = "failed", exc
             result.error = self.loaded.scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -206,8 +225,9 @@ class Runner:
             _restore_sigterm(previous)
             result.duration_s = time.perf_counter() - started
             shutil.rmtree(scratch, ignore_errors=True)
-            self.metadata.finish_run(run_id, status=result.status, error=result.error,
-                                     summary=_jsonable(result.summary))
+            self.metadata.finish_run(
+                run_id, status=result.status, error=result.error, summary=_jsonable(result.summary)
+            )
         self.reporter.run_finished(result)
         return result
 
@@ -238,26 +258,40 @@ class Runner:
             inputs = {name: digests[name] for name in step.inputs if name in digests}
             missing = [n for n in step.inputs if n not in digests]
             if missing:
-                raise ConfigError(f"step '{step.name}' needs {missing}, which no earlier step produces")
+                raise ConfigError(
+                    f"step '{step.name}' needs {missing}, which no earlier step produces"
+                )
             fp = step_fingerprint(step, self.loaded.config, root=self.loaded.root, inputs=inputs)
-            cacheable = step.cacheable(self.loaded.config) if callable(step.cacheable) else step.cacheable
+            cacheable = (
+                step.cacheable(self.loaded.config) if callable(step.cacheable) else step.cacheable
+            )
             must_reuse = position < start_at
             self.reporter.step_started(step.name)
-            step_id = self.metadata.start_step(result.id, step.name, fingerprint=fp, position=position)
+            step_id = self.metadata.start_step(
+                result.id, step.name, fingerprint=fp, position=position
+            )
             t0 = time.perf_counter()
 
             cached = None
             rerun_requested = (from_step is not None or only is not None) and position >= start_at
             if must_reuse or (cacheable and not no_cache and not rerun_requested):
                 cached = self.metadata.find_cached_step(fp)
-                if cached is not None and not all(self.artifacts.exists(d) for d in cached.outputs.values()):
+                if cached is not None and not all(
+                    self.artifacts.exists(d) for d in cached.outputs.values()
+                ):
                     cached = None
             if step.name in pinned:
-                missing_blobs = [d for d in pinned[step.name].values() if not self.artifacts.exists(d)]
+                missing_blobs = [
+                    d for d in pinned[step.name].values() if not self.artifacts.exists(d)
+                ]
                 if missing_blobs:
-                    self.metadata.finish_step(step_id, status="failed", error="pinned outputs missing")
-                    raise NotFound(f"step '{step.name}': the pinned outputs are no longer in the artifact store "
-                                   f"({', '.join(d[:12] for d in missing_blobs)}); was 'conveyor gc' run?")
+                    self.metadata.finish_step(
+                        step_id, status="failed", error="pinned outputs missing"
+                    )
+                    raise NotFound(
+                        f"step '{step.name}': the pinned outputs are no longer in the artifact store "
+                        f"({', '.join(d[:12] for d in missing_blobs)}); was 'conveyor gc' run?"
+                    )
                 cached = _Pinned(outputs=dict(pinned[step.name]))
             if must_reuse and cached is None:
                 self.metadata.finish_step(step_id, status="failed", error="no cached result")
@@ -268,71 +302,134 @@ class Runner:
                 )
             if cached is not None:
                 record = StepRun(
-                    name=step.name, status="cached", fingerprint=fp, outputs=dict(cached.outputs),
-                    inputs=inputs, rows_in=cached.rows_in, rows_out=cached.rows_out,
-                    metrics=dict(cached.metrics or {}), notes=list(cached.notes or []),
-                    warnings=list(cached.warnings or []), duration_s=time.perf_counter() - t0,
+                    name=step.name,
+                    status="cached",
+                    fingerprint=fp,
+                    outputs=dict(cached.outputs),
+                    inputs=inputs,
+                    rows_in=cached.rows_in,
+                    rows_out=cached.rows_out,
+                    metrics=dict(cached.metrics or {}),
+                    notes=list(cached.notes or []),
+                    warnings=list(cached.warnings or []),
+                    duration_s=time.perf_counter() - t0,
                 )
                 self.metadata.finish_step(
-                    step_id, status="succeeded", cached=True, inputs=inputs, outputs=record.outputs,
-                    rows_in=record.rows_in, rows_out=record.rows_out, duration_s=record.duration_s,
-                    metrics=record.metrics, notes=record.notes, warnings=record.warnings,
+                    step_id,
+                    status="succeeded",
+                    cached=True,
+                    inputs=inputs,
+                    outputs=record.outputs,
+                    rows_in=record.rows_in,
+                    rows_out=record.rows_out,
+                    duration_s=record.duration_s,
+                    metrics=record.metrics,
+                    notes=record.notes,
+                    warnings=record.warnings,
                 )
                 digests.update(record.outputs)
                 self._record_datasets(result, step, record.outputs, project, frames=None)
                 result.steps.append(record)
-                result.summary.update(record.metrics.get("summary", {}) if isinstance(record.metrics.get("summary"), dict) else {})
+                result.summary.update(
+                    record.metrics.get("summary", {})
+                    if isinstance(record.metrics.get("summary"), dict)
+                    else {}
+                )
                 self.reporter.step_finished(record)
                 continue
 
             try:
                 kwargs = {
-                    name: self._load(name, digests[name], loaded_values, scratch) for name in step.inputs
+                    name: self._load(name, digests[name], loaded_values, scratch)
+                    for name in step.inputs
                 }
                 workdir = scratch / step.name
                 workdir.mkdir(parents=True, exist_ok=True)
                 ctx = StepContext(
-                    loaded=self.loaded, root=self.loaded.root, workdir=workdir, run_id=result.id,
-                    emit=lambda text, _n=step.name: self.reporter.step_message(_n, self.loaded.scrub(text)),
-                    progress=lambda label, frac, _n=step.name: self.reporter.step_progress(_n, label, frac),
+                    loaded=self.loaded,
+                    root=self.loaded.root,
+                    workdir=workdir,
+                    run_id=result.id,
+                    emit=lambda text, _n=step.name: self.reporter.step_message(
+                        _n, self.loaded.scrub(text)
+                    ),
+                    progress=lambda label, frac, _n=step.name: self.reporter.step_progress(
+                        _n, label, frac
+                    ),
                     input_digests=dict(inputs),
                     services=self.services,
                 )
                 out = step.fn(ctx, **kwargs)
                 if not isinstance(out, StepOutput):
-                    raise TypeError(f"step '{step.name}' returned {type(out).__name__}, not StepOutput")
+                    raise TypeError(
+                        f"step '{step.name}' returned {type(out).__name__}, not StepOutput"
+                    )
                 produced = self._store_outputs(step, out)
             except BaseException as exc:
                 duration = time.perf_counter() - t0
-                text = exc.headline if isinstance(exc, ConveyorError) else f"{type(exc).__name__}: {exc}"
+                text = (
+                    exc.headline
+                    if isinstance(exc, ConveyorError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
                 text = self.loaded.scrub(text.splitlines()[0] if text else type(exc).__name__)
                 status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-                self.metadata.finish_step(step_id, status=status, inputs=inputs, duration_s=duration,
-                                          error=text)
-                record = StepRun(name=step.name, status="failed", fingerprint=fp, duration_s=duration,
-                                 inputs=inputs, error=text)
+                self.metadata.finish_step(
+                    step_id, status=status, inputs=inputs, duration_s=duration, error=text
+                )
+                record = StepRun(
+                    name=step.name,
+                    status="failed",
+                    fingerprint=fp,
+                    duration_s=duration,
+                    inputs=inputs,
+                    error=text,
+                )
                 result.steps.append(record)
                 self.reporter.step_finished(record)
                 raise
-            written = [rel for rel, content in out.project_files.items() if self._write_project_file(rel, content)]
+            written = [
+                rel
+                for rel, content in out.project_files.items()
+                if self._write_project_file(rel, content)
+            ]
             if written:
                 # The step wrote a file it reads itself (the inferred schema.yaml): record the
                 # fingerprint that the next run will compute, so an unchanged re-run is cached.
-                fp = step_fingerprint(step, self.loaded.config, root=self.loaded.root, inputs=inputs)
+                fp = step_fingerprint(
+                    step, self.loaded.config, root=self.loaded.root, inputs=inputs
+                )
             record = StepRun(
-                name=step.name, status="succeeded", fingerprint=fp, outputs=produced, inputs=inputs,
-                rows_in=out.rows_in, rows_out=out.rows_out, metrics=_jsonable(out.metrics),
+                name=step.name,
+                status="succeeded",
+                fingerprint=fp,
+                outputs=produced,
+                inputs=inputs,
+                rows_in=out.rows_in,
+                rows_out=out.rows_out,
+                metrics=_jsonable(out.metrics),
                 notes=[self.loaded.scrub(n) for n in out.notes],
                 warnings=[self.loaded.scrub(w) for w in out.warnings],
                 duration_s=time.perf_counter() - t0,
             )
             self.metadata.finish_step(
-                step_id, status="succeeded", cached=False, inputs=inputs, outputs=produced,
-                rows_in=record.rows_in, rows_out=record.rows_out, duration_s=record.duration_s,
-                metrics=record.metrics, notes=record.notes, warnings=record.warnings, fingerprint=fp,
+                step_id,
+                status="succeeded",
+                cached=False,
+                inputs=inputs,
+                outputs=produced,
+                rows_in=record.rows_in,
+                rows_out=record.rows_out,
+                duration_s=record.duration_s,
+                metrics=record.metrics,
+                notes=record.notes,
+                warnings=record.warnings,
+                fingerprint=fp,
             )
             digests.update(produced)
-            loaded_values.update({k: v for k, v in out.outputs.items() if self._kinds.get(k) != "tree"})
+            loaded_values.update(
+                {k: v for k, v in out.outputs.items() if self._kinds.get(k) != "tree"}
+            )
             self._record_datasets(result, step, produced, project, frames=out.outputs)
             if isinstance(record.metrics.get("summary"), dict):
                 result.summary.update(record.metrics["summary"])
@@ -348,11 +445,15 @@ class Runner:
     def _store_outputs(self, step: Step, out: StepOutput) -> dict[str, str]:
         declared, given = set(step.outputs), set(out.outputs)
         if declared != given:
-            raise TypeError(f"step '{step.name}' returned outputs {sorted(given)}, declared {sorted(declared)}")
+            raise TypeError(
+                f"step '{step.name}' returned outputs {sorted(given)}, declared {sorted(declared)}"
+            )
         produced: dict[str, str] = {}
         for name, kind in step.outputs.items():
             digest, size = store_output(self.artifacts, kind, out.outputs[name], name=name)
-            self.metadata.record_artifact(digest, kind=kind, size=size, media_type=MEDIA_TYPES[kind])
+            self.metadata.record_artifact(
+                digest, kind=kind, size=size, media_type=MEDIA_TYPES[kind]
+            )
             produced[name] = digest
         return produced
 
@@ -384,8 +485,11 @@ class Runner:
                 rows=frame.height,
                 columns=frame.width,
                 schema={c: str(t) for c, t in frame.schema.items()},
-                source={"step": step.name, "output": name,
-                        "sources": _jsonable(self.loaded.masked().get("data", {}).get("sources", []))},
+                source={
+                    "step": step.name,
+                    "output": name,
+                    "sources": _jsonable(self.loaded.masked().get("data", {}).get("sources", [])),
+                },
                 run_id=result.id,
             )
             result.dataset_versions.append(record)

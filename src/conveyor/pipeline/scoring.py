@@ -36,7 +36,9 @@ def predict_file(
 
     suffix = output_path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
-        raise ConfigError(f"--output {output_path}: write .csv or .parquet, got '{suffix or 'no extension'}'")
+        raise ConfigError(
+            f"--output {output_path}: write .csv or .parquet, got '{suffix or 'no extension'}'"
+        )
     frame = read_table_file(input_path)
     with tempfile.TemporaryDirectory(prefix="conveyor-predict-") as tmp:
         loaded = fetch_bundle(artifacts, version, Path(tmp) / "bundle", onnx=False)

@@ -22,7 +22,9 @@ def create_project(name: str, target: Path, *, force: bool = False) -> Path:
         )
     target = target.resolve()
     if target.exists() and any(target.iterdir()) and not force:
-        raise ConfigError(f"{target} exists and is not empty", hint="choose another name or pass --force")
+        raise ConfigError(
+            f"{target} exists and is not empty", hint="choose another name or pass --force"
+        )
     template = resources.files("conveyor.scaffold") / "template"
     target.mkdir(parents=True, exist_ok=True)
     with resources.as_file(template) as src:
@@ -35,7 +37,9 @@ def create_project(name: str, target: Path, *, force: bool = False) -> Path:
                 dest.mkdir(parents=True, exist_ok=True)
             elif path.suffix in {".yaml", ".md"}:
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_text(path.read_text(encoding="utf-8").replace("{name}", name), encoding="utf-8")
+                dest.write_text(
+                    path.read_text(encoding="utf-8").replace("{name}", name), encoding="utf-8"
+                )
             else:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, dest)

@@ -9,7 +9,7 @@ import pytest
 
 from conveyor.config.models import SourceConfig
 from conveyor.data.sources import collect, read_source
-from conveyor.errors import ConfigError, DataError
+from conveyor.errors import DataError
 
 ROOT = Path(".")
 FAST = {"backoff_s": 0.01, "max_retries": 3, "timeout_s": 5}
@@ -232,5 +232,8 @@ def test_page_parameter_ignored_by_server(api: Any) -> None:
 
 
 def test_cursor_pagination_needs_cursor_path(api: Any) -> None:
-    with pytest.raises(ConfigError, match="needs 'cursor_path'"):
-        read_source(http(api.url("/cursor"), pagination={"type": "cursor"}), root=ROOT)
+    """Caught when the config is read, before any request is sent."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="needs 'cursor_path'"):
+        http(api.url("/cursor"), pagination={"type": "cursor"})

@@ -51,7 +51,11 @@ def test_valid_config_is_frozen_and_typed() -> None:
 
 
 def test_unknown_key_names_line_path_and_suggestion() -> None:
-    msg = error_of(BASE.replace("      path: data/churn.csv", "      path: data/churn.csv\n      delimeter: ';'"))
+    msg = error_of(
+        BASE.replace(
+            "      path: data/churn.csv", "      path: data/churn.csv\n      delimeter: ';'"
+        )
+    )
     assert msg.startswith("conveyor.yaml:9: data.sources[0].delimeter: unknown key 'delimeter'")
     assert "did you mean 'delimiter'" in msg
 
@@ -161,9 +165,11 @@ def test_json_schema_exports() -> None:
 
 
 def test_source_type_inference_and_requirements() -> None:
-    assert "needs exactly one of 'table' or 'query'" in error_of(
-        BASE.replace("path: data/churn.csv", "url: sqlite:///x.db")
-    ).replace("\n", " ") or True
+    assert (
+        "needs exactly one of 'table' or 'query'"
+        in error_of(BASE.replace("path: data/churn.csv", "url: sqlite:///x.db")).replace("\n", " ")
+        or True
+    )
     msg = error_of(BASE.replace("path: data/churn.csv", "path: data/churn.weird"))
     assert "cannot tell the source type" in msg
 

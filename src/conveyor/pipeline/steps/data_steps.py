@@ -27,11 +27,15 @@ def _collect(ctx: StepContext) -> StepOutput:
     from conveyor.data.sources import collect
 
     cfg = ctx.config
-    result = collect(cfg.data.sources, root=ctx.root, combine=cfg.data.combine, progress=ctx.progress)
+    result = collect(
+        cfg.data.sources, root=ctx.root, combine=cfg.data.combine, progress=ctx.progress
+    )
     frame = result.frame
     if frame.height == 0:
         raise DataError("collect: the sources produced no rows")
-    notes = [f"{name}: {rows:,} rows" for name, rows in result.per_source.items()] + list(result.notes)
+    notes = [f"{name}: {rows:,} rows" for name, rows in result.per_source.items()] + list(
+        result.notes
+    )
     return StepOutput(
         outputs={"raw": frame},
         rows_out=frame.height,
@@ -81,23 +85,35 @@ def _validate(ctx: StepContext, raw: pl.DataFrame) -> StepOutput:
     project_files: dict[str, bytes] = {}
     notes: list[str] = []
     if schema_file.exists():
-        schema = DatasetSchema.from_yaml(schema_file.read_text(encoding="utf-8"), source=str(schema_file))
+        schema = DatasetSchema.from_yaml(
+            schema_file.read_text(encoding="utf-8"), source=str(schema_file)
+        )
         notes.append(f"schema: {vcfg.schema_path} ({len(schema.columns)} columns)")
     else:
         schema = infer_schema(raw, target=cfg.target, id_column=cfg.id_column, config=vcfg)
         project_files[vcfg.schema_path] = schema.to_yaml().encode()
-        notes.append(f"schema inferred and saved to {vcfg.schema_path}: edit it to tighten the rules")
+        notes.append(
+            f"schema inferred and saved to {vcfg.schema_path}: edit it to tighten the rules"
+        )
     if not vcfg.enabled:
         empty = raw.head(0)
-        return StepOutput(outputs={"validated": raw, "rejects": empty, "validation_report": {"enabled": False}},
-                          rows_in=raw.height, rows_out=raw.height, notes=["validation disabled"],
-                          project_files=project_files)
+        return StepOutput(
+            outputs={"validated": raw, "rejects": empty, "validation_report": {"enabled": False}},
+            rows_in=raw.height,
+            rows_out=raw.height,
+            notes=["validation disabled"],
+            project_files=project_files,
+        )
     result = validate_frame(raw, schema, vcfg)
     warnings = [v.message for v in result.violations]
     if result.rejects.height:
         notes.append(f"{result.rejects.height:,} rows moved to the rejects artifact")
     return StepOutput(
-        outputs={"validated": result.frame, "rejects": result.rejects, "validation_report": result.report},
+        outputs={
+            "validated": result.frame,
+            "rejects": result.rejects,
+            "validation_report": result.report,
+        },
         rows_in=raw.height,
         rows_out=result.frame.height,
         metrics={"violations": len(result.violations), "rejected_rows": result.rejects.height},
@@ -129,15 +145,25 @@ def _split(ctx: StepContext, clean: pl.DataFrame) -> StepOutput:
     cfg = ctx.config
     seed = cfg.split.seed if cfg.split.seed is not None else cfg.seed
     result = split_frame(clean, cfg.split, target=cfg.target, task=cfg.task, seed=seed)
-    sizes = {"train": result.train.height, "validation": result.validation.height, "test": result.test.height}
+    sizes = {
+        "train": result.train.height,
+        "validation": result.validation.height,
+        "test": result.test.height,
+    }
     return StepOutput(
-        outputs={"train": result.train, "validation": result.validation, "test": result.test,
-                 "split_report": result.report},
+        outputs={
+            "train": result.train,
+            "validation": result.validation,
+            "test": result.test,
+            "split_report": result.report,
+        },
         rows_in=clean.height,
         rows_out=sum(sizes.values()),
         metrics={"sizes": sizes},
-        notes=[f"{cfg.split.method}: train {sizes['train']:,} / validation {sizes['validation']:,} / "
-               f"test {sizes['test']:,}"],
+        notes=[
+            f"{cfg.split.method}: train {sizes['train']:,} / validation {sizes['validation']:,} / "
+            f"test {sizes['test']:,}"
+        ],
     )
 
 

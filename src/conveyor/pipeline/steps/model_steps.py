@@ -53,7 +53,9 @@ def _match_label(label: Any, classes: list[Any]) -> Any:
     for c in classes:
         if c == label or str(c) == str(label):
             return c
-    raise ConfigError(f"positive_class '{label}' is not a class of the target; classes are: {classes}")
+    raise ConfigError(
+        f"positive_class '{label}' is not a class of the target; classes are: {classes}"
+    )
 
 
 def _positive(cfg: ConveyorConfig, classes: list[Any] | None) -> Any:
@@ -70,8 +72,13 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
     from conveyor.train import check_target, default_primary_metric, fit_candidates
 
     cfg = ctx.config
-    types = detect_column_types(train, target=cfg.target, id_column=cfg.id_column, config=cfg.features)
-    notes = ["column types (set features.* to correct them):", *[f"  {line}" for line in types.describe()]]
+    types = detect_column_types(
+        train, target=cfg.target, id_column=cfg.id_column, config=cfg.features
+    )
+    notes = [
+        "column types (set features.* to correct them):",
+        *[f"  {line}" for line in types.describe()],
+    ]
     X_train, y_train = _xy(train, cfg)
     X_valid, y_valid = _xy(validation, cfg) if validation.height else (None, None)
     target_warnings = check_target(y_train, task=cfg.task, target_name=cfg.target)
@@ -91,7 +98,9 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
         classes=classes,
         pos_label=_positive(cfg, classes),
         target_name=cfg.target,
-        optuna_storage=ctx.services["optuna_storage"]() if any(m.tune for m in cfg.models) else None,
+        optuna_storage=ctx.services["optuna_storage"]()
+        if any(m.tune for m in cfg.models)
+        else None,
         study_prefix=_study_prefix(ctx),
         on_progress=ctx.progress,
     )
@@ -103,32 +112,60 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
     for rank, cand in enumerate(board.candidates):
         folder = out / f"{rank:02d}"
         folder.mkdir()
-        saved = dump_model(cand.pipeline, folder, check_frame=X_valid.head(50) if X_valid is not None else None)
-        index.append({
-            "rank": rank, "name": cand.name, "file": f"{folder.name}/{saved.file}", "format": saved.format,
-            "trusted_types": saved.trusted_types, "estimator": cand.spec.estimator,
-            "params": cand.params, "best_iteration": cand.best_iteration,
-            "validation_metrics": cand.validation_metrics, "fit_seconds": cand.fit_seconds,
-            "curve": cand.curve,
-            "tuning": None if cand.tuning is None else {
-                "best_params": cand.tuning.best_params, "best_value": cand.tuning.best_value,
-                "n_trials": cand.tuning.n_trials, "trials": cand.tuning.trials,
-                "study_name": cand.tuning.study_name,
-            },
-        })
+        saved = dump_model(
+            cand.pipeline, folder, check_frame=X_valid.head(50) if X_valid is not None else None
+        )
+        index.append(
+            {
+                "rank": rank,
+                "name": cand.name,
+                "file": f"{folder.name}/{saved.file}",
+                "format": saved.format,
+                "trusted_types": saved.trusted_types,
+                "estimator": cand.spec.estimator,
+                "params": cand.params,
+                "best_iteration": cand.best_iteration,
+                "validation_metrics": cand.validation_metrics,
+                "fit_seconds": cand.fit_seconds,
+                "curve": cand.curve,
+                "tuning": None
+                if cand.tuning is None
+                else {
+                    "best_params": cand.tuning.best_params,
+                    "best_value": cand.tuning.best_value,
+                    "n_trials": cand.tuning.n_trials,
+                    "trials": cand.tuning.trials,
+                    "study_name": cand.tuning.study_name,
+                },
+            }
+        )
     types_doc = {k: list(v) for k, v in types.as_dict().items()}
-    (out / "candidates.json").write_text(json.dumps(
-        {"primary_metric": primary, "classes": classes, "column_types": types_doc,
-         "input_columns": required_columns(cfg.features, types), "candidates": index},
-        default=str, indent=1,
-    ))
+    (out / "candidates.json").write_text(
+        json.dumps(
+            {
+                "primary_metric": primary,
+                "classes": classes,
+                "column_types": types_doc,
+                "input_columns": required_columns(cfg.features, types),
+                "candidates": index,
+            },
+            default=str,
+            indent=1,
+        )
+    )
     notes.append("leaderboard (validation):")
-    notes += [f"  {i + 1}. {r['name']}: {primary} {r.get(primary, float('nan')):.4f}" for i, r in enumerate(board.rows)]
+    notes += [
+        f"  {i + 1}. {r['name']}: {primary} {r.get(primary, float('nan')):.4f}"
+        for i, r in enumerate(board.rows)
+    ]
     return StepOutput(
         outputs={"candidates": out},
         rows_in=train.height,
-        metrics={"primary_metric": primary, "leaderboard": board.rows,
-                 "summary": {"leaderboard": board.rows, "primary_metric": primary}},
+        metrics={
+            "primary_metric": primary,
+            "leaderboard": board.rows,
+            "summary": {"leaderboard": board.rows, "primary_metric": primary},
+        },
         notes=notes,
         warnings=[*types.warnings, *target_warnings, *board.warnings],
     )
@@ -139,8 +176,12 @@ def _study_prefix(ctx: StepContext) -> str:
     from conveyor.config import config_fingerprint
 
     cfg = ctx.config
-    specs = config_fingerprint({"models": [m.model_dump(mode="json") for m in cfg.models],
-                                "features": cfg.features.model_dump(mode="json", by_alias=True)})
+    specs = config_fingerprint(
+        {
+            "models": [m.model_dump(mode="json") for m in cfg.models],
+            "features": cfg.features.model_dump(mode="json", by_alias=True),
+        }
+    )
     suffix = ctx.services.get("study_suffix") or ""
     return f"{cfg.project}:{ctx.input_digests.get('train', '')[:12]}:{specs[:8]}{suffix}"
 
@@ -153,16 +194,26 @@ def _tune(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> St
 
     cfg = ctx.config
     wanted = ctx.services.get("tune_models")
-    specs = [(i, m) for i, m in enumerate(cfg.models) if m.tune is not None and (not wanted or m.label in wanted)]
+    specs = [
+        (i, m)
+        for i, m in enumerate(cfg.models)
+        if m.tune is not None and (not wanted or m.label in wanted)
+    ]
     if wanted:
         unknown = sorted(set(wanted) - {m.label for m in cfg.models})
         if unknown:
-            raise ConfigError(f"--model {', '.join(unknown)}: no such candidate; candidates are: "
-                              f"{', '.join(m.label for m in cfg.models)}")
+            raise ConfigError(
+                f"--model {', '.join(unknown)}: no such candidate; candidates are: "
+                f"{', '.join(m.label for m in cfg.models)}"
+            )
     if not specs:
-        raise ConfigError("nothing to tune: no candidate in 'models' has a 'tune' section"
-                          + (f" among {', '.join(wanted)}" if wanted else ""))
-    types = detect_column_types(train, target=cfg.target, id_column=cfg.id_column, config=cfg.features)
+        raise ConfigError(
+            "nothing to tune: no candidate in 'models' has a 'tune' section"
+            + (f" among {', '.join(wanted)}" if wanted else "")
+        )
+    types = detect_column_types(
+        train, target=cfg.target, id_column=cfg.id_column, config=cfg.features
+    )
     X_train, y_train = _xy(train, cfg)
     X_valid, y_valid = _xy(validation, cfg) if validation.height else (None, None)
     classes = _classes(cfg, y_train)
@@ -173,22 +224,45 @@ def _tune(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> St
     notes = []
     for index, spec in specs:
         result = tune(
-            spec, preprocessor=preprocessor, X_train=X_train, y_train=y_train, X_valid=X_valid,
-            y_valid=y_valid, task=cfg.task, seed=cfg.seed, primary_metric=primary, storage=storage,
-            study_name=f"{_study_prefix(ctx)}.{spec.label}", pos_label=_positive(cfg, classes),
-            where=f"models[{index}]", on_progress=ctx.progress,
+            spec,
+            preprocessor=preprocessor,
+            X_train=X_train,
+            y_train=y_train,
+            X_valid=X_valid,
+            y_valid=y_valid,
+            task=cfg.task,
+            seed=cfg.seed,
+            primary_metric=primary,
+            storage=storage,
+            study_name=f"{_study_prefix(ctx)}.{spec.label}",
+            pos_label=_positive(cfg, classes),
+            where=f"models[{index}]",
+            on_progress=ctx.progress,
         )
         results[spec.label] = {
-            "metric": primary, "best_value": result.best_value, "best_params": result.best_params,
-            "n_trials": result.n_trials, "n_new_trials": result.n_new_trials, "study_name": result.study_name,
+            "metric": primary,
+            "best_value": result.best_value,
+            "best_params": result.best_params,
+            "n_trials": result.n_trials,
+            "n_new_trials": result.n_new_trials,
+            "study_name": result.study_name,
             "trials": result.trials,
         }
-        notes.append(f"{spec.label}: best {primary} {result.best_value:.4f} ({result.n_trials} trials, "
-                     f"{result.n_new_trials} new): {result.best_params}")
-    return StepOutput(outputs={"tuning": results}, rows_in=train.height,
-                      metrics={"best": {k: {"best_value": v["best_value"], "best_params": v["best_params"]}
-                                        for k, v in results.items()}},
-                      notes=notes)
+        notes.append(
+            f"{spec.label}: best {primary} {result.best_value:.4f} ({result.n_trials} trials, "
+            f"{result.n_new_trials} new): {result.best_params}"
+        )
+    return StepOutput(
+        outputs={"tuning": results},
+        rows_in=train.height,
+        metrics={
+            "best": {
+                k: {"best_value": v["best_value"], "best_params": v["best_params"]}
+                for k, v in results.items()
+            }
+        },
+        notes=notes,
+    )
 
 
 TUNE_STEP = Step(
@@ -205,15 +279,25 @@ TUNE_STEP = Step(
 # ---------------------------------------------------------------- evaluate
 
 
-def _evaluate(ctx: StepContext, candidates: Path, train: pl.DataFrame, validation: pl.DataFrame,
-              test: pl.DataFrame) -> StepOutput:
+def _evaluate(
+    ctx: StepContext,
+    candidates: Path,
+    train: pl.DataFrame,
+    validation: pl.DataFrame,
+    test: pl.DataFrame,
+) -> StepOutput:
     from conveyor.bundle import build_reference, build_signature, save_bundle
     from conveyor.bundle._serialize import load_model
 
     def load_pipeline(entry: dict[str, Any]) -> Any:
         # The tree came out of the artifact store, which verified every file's sha256.
-        return load_model(candidates / entry["file"], model_format=entry["format"],
-                          trusted_types=entry["trusted_types"], digest_verified=True)
+        return load_model(
+            candidates / entry["file"],
+            model_format=entry["format"],
+            trusted_types=entry["trusted_types"],
+            digest_verified=True,
+        )
+
     from conveyor.evaluate import evaluate_model, render_html_report, render_json_report
 
     cfg = ctx.config
@@ -229,28 +313,62 @@ def _evaluate(ctx: StepContext, candidates: Path, train: pl.DataFrame, validatio
         pipeline = load_pipeline(entry)
         ctx.progress(f"evaluating {entry['name']}", None)
         winner = entry["rank"] == 0
-        evaluations.append(evaluate_model(
-            pipeline, task=cfg.task, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
-            config=cfg.evaluate if winner else cfg.evaluate.model_copy(
-                update={"cv_folds": None, "permutation_importance": False, "slices": []}),
-            classes=classes, positive_class=positive, seed=cfg.seed, primary_metric=primary,
-            model_name=entry["name"], threshold_data=threshold_data,
-        ))
+        evaluations.append(
+            evaluate_model(
+                pipeline,
+                task=cfg.task,
+                X_train=X_train,
+                y_train=y_train,
+                X_test=X_test,
+                y_test=y_test,
+                config=cfg.evaluate
+                if winner
+                else cfg.evaluate.model_copy(
+                    update={"cv_folds": None, "permutation_importance": False, "slices": []}
+                ),
+                classes=classes,
+                positive_class=positive,
+                seed=cfg.seed,
+                primary_metric=primary,
+                model_name=entry["name"],
+                threshold_data=threshold_data,
+            )
+        )
     best = evaluations[0]
     best_entry = meta["candidates"][0]
     leaderboard = [
-        {"model": e.model_name, "winner": i == 0,
-         **{k: v for k, v in e.metrics.items() if isinstance(v, (int, float))}}
+        {
+            "model": e.model_name,
+            "winner": i == 0,
+            **{k: v for k, v in e.metrics.items() if isinstance(v, (int, float))},
+        }
         for i, e in enumerate(evaluations)
     ]
-    run_info = {"run_id": ctx.run_id, "project": cfg.project, "task": cfg.task, "target": cfg.target,
-                "dataset": ctx.input_digests.get("test", "")[:12]}
+    run_info = {
+        "run_id": ctx.run_id,
+        "project": cfg.project,
+        "task": cfg.task,
+        "target": cfg.target,
+        "dataset": ctx.input_digests.get("test", "")[:12],
+    }
     tuning = {c["name"]: c["tuning"]["trials"] for c in meta["candidates"] if c.get("tuning")}
     curves = {c["name"]: c["curve"] for c in meta["candidates"] if c.get("curve")}
-    html = render_html_report(evaluations, title=f"{cfg.project}: evaluation", leaderboard=leaderboard,
-                              run_info=run_info, tuning=tuning, curves=curves)
-    report_json = render_json_report(evaluations, title=f"{cfg.project}: evaluation", leaderboard=leaderboard,
-                                     run_info=run_info, tuning=tuning, curves=curves)
+    html = render_html_report(
+        evaluations,
+        title=f"{cfg.project}: evaluation",
+        leaderboard=leaderboard,
+        run_info=run_info,
+        tuning=tuning,
+        curves=curves,
+    )
+    report_json = render_json_report(
+        evaluations,
+        title=f"{cfg.project}: evaluation",
+        leaderboard=leaderboard,
+        run_info=run_info,
+        tuning=tuning,
+        curves=curves,
+    )
     report_dir = Path(".conveyor") / "reports" / ctx.run_id
     # The bundle: the winner, its signature, reference statistics, metrics.
     pipeline = load_pipeline(best_entry)
@@ -258,53 +376,103 @@ def _evaluate(ctx: StepContext, candidates: Path, train: pl.DataFrame, validatio
     types = meta["column_types"]
     inputs = [c for c in meta["input_columns"] if c in X_train.columns]
     signature = build_signature(
-        X_train[inputs], task=cfg.task, target=cfg.target, classes=classes, positive_class=positive,
-        threshold=threshold, categorical_columns=types.get("categorical", []), text_columns=types.get("text", []),
+        X_train[inputs],
+        task=cfg.task,
+        target=cfg.target,
+        classes=classes,
+        positive_class=positive,
+        threshold=threshold,
+        categorical_columns=types.get("categorical", []),
+        text_columns=types.get("text", []),
         nullable_columns=inputs,  # the feature pipeline imputes every input column
     )
     preds = pipeline.predict(X_train)
     reference = build_reference(
-        X_train, preds, numeric=[c for c in types.get("numeric", []) if c in inputs],
-        categorical=[c for c in types.get("categorical", []) if c in inputs], seed=cfg.seed, task=cfg.task,
+        X_train,
+        preds,
+        numeric=[c for c in types.get("numeric", []) if c in inputs],
+        categorical=[c for c in types.get("categorical", []) if c in inputs],
+        seed=cfg.seed,
+        task=cfg.task,
     )
     bundle_dir = ctx.workdir / "bundle"
     info = save_bundle(
-        pipeline, bundle_dir, signature=signature, reference=reference,
-        metrics={"test": best.metrics, "baseline": best.baseline_metrics, "primary_metric": primary,
-                 "gates": best.gates.results if best.gates else [], "threshold": threshold},
-        run_id=ctx.run_id, dataset_version=ctx.input_digests.get("train"),
-        config_fingerprint=ctx.loaded.fingerprint, model_name=cfg.model_name, X_check=X_test, onnx=True,
+        pipeline,
+        bundle_dir,
+        signature=signature,
+        reference=reference,
+        metrics={
+            "test": best.metrics,
+            "baseline": best.baseline_metrics,
+            "primary_metric": primary,
+            "gates": best.gates.results if best.gates else [],
+            "threshold": threshold,
+        },
+        run_id=ctx.run_id,
+        dataset_version=ctx.input_digests.get("train"),
+        config_fingerprint=ctx.loaded.fingerprint,
+        model_name=cfg.model_name,
+        X_check=X_test,
+        onnx=True,
     )
     evaluation_doc = {
-        "model": best.model_name, "primary_metric": primary, "metrics": best.metrics,
-        "baseline": best.baseline_metrics, "beats_baseline": [best.beats_baseline, best.baseline_reason],
-        "gates": {"passed": best.gates.passed, "results": best.gates.results, "failed": best.gates.failed},
-        "threshold": threshold, "classes": classes, "positive_class": positive,
-        "warnings": best.warnings, "onnx": info.manifest.onnx.model_dump(mode="json", include={"present", "max_abs_diff", "reason"}),
-        "report_html": str(report_dir / "report.html"), "report_json": str(report_dir / "report.json"),
+        "model": best.model_name,
+        "primary_metric": primary,
+        "metrics": best.metrics,
+        "baseline": best.baseline_metrics,
+        "beats_baseline": [best.beats_baseline, best.baseline_reason],
+        "gates": {
+            "passed": best.gates.passed,
+            "results": best.gates.results,
+            "failed": best.gates.failed,
+        },
+        "threshold": threshold,
+        "classes": classes,
+        "positive_class": positive,
+        "warnings": best.warnings,
+        "onnx": info.manifest.onnx.model_dump(
+            mode="json", include={"present", "max_abs_diff", "reason"}
+        ),
+        "report_html": str(report_dir / "report.html"),
+        "report_json": str(report_dir / "report.json"),
     }
-    notes = [f"{best.model_name}: test {primary} {best.metrics.get(primary, float('nan')):.4f} "
-             f"(baseline {best.baseline_metrics.get(primary, float('nan')):.4f})"]
+    notes = [
+        f"{best.model_name}: test {primary} {best.metrics.get(primary, float('nan')):.4f} "
+        f"(baseline {best.baseline_metrics.get(primary, float('nan')):.4f})"
+    ]
     for r in best.gates.results:
-        notes.append(f"gate {r['metric']} {r['op']} {r['threshold']}: {r['value']:.4f} "
-                     f"{'pass' if r['passed'] else 'FAIL'}")
+        notes.append(
+            f"gate {r['metric']} {r['op']} {r['threshold']}: {r['value']:.4f} "
+            f"{'pass' if r['passed'] else 'FAIL'}"
+        )
     onnx = info.manifest.onnx
-    notes.append("onnx: " + (f"exported, max abs diff {onnx.max_abs_diff:.2e}" if onnx.present
-                             else f"not exported ({onnx.reason})"))
+    notes.append(
+        "onnx: "
+        + (
+            f"exported, max abs diff {onnx.max_abs_diff:.2e}"
+            if onnx.present
+            else f"not exported ({onnx.reason})"
+        )
+    )
     return StepOutput(
         outputs={"evaluation": evaluation_doc, "bundle": bundle_dir},
         rows_in=test.height,
-        metrics={"test": best.metrics, "summary": {
-            "report_html": str((ctx.root / report_dir / "report.html").resolve()),
-            "report_json": str((ctx.root / report_dir / "report.json").resolve()),
-            "primary_metric": f"{primary} {best.metrics.get(primary, float('nan')):.4f} (test)",
-            "leaderboard": leaderboard,
-        }},
+        metrics={
+            "test": best.metrics,
+            "summary": {
+                "report_html": str((ctx.root / report_dir / "report.html").resolve()),
+                "report_json": str((ctx.root / report_dir / "report.json").resolve()),
+                "primary_metric": f"{primary} {best.metrics.get(primary, float('nan')):.4f} (test)",
+                "leaderboard": leaderboard,
+            },
+        },
         notes=notes,
         warnings=list(best.warnings),
         project_files={
             str(report_dir / "report.html"): html.encode(),
-            str(report_dir / "report.json"): json.dumps(report_json, indent=1, allow_nan=False).encode(),
+            str(report_dir / "report.json"): json.dumps(
+                report_json, indent=1, allow_nan=False
+            ).encode(),
         },
     )
 
@@ -312,12 +480,13 @@ def _evaluate(ctx: StepContext, candidates: Path, train: pl.DataFrame, validatio
 # ---------------------------------------------------------------- register
 
 
-def _register(ctx: StepContext, evaluation: dict[str, Any], bundle: Path, test: pl.DataFrame) -> StepOutput:
+def _register(
+    ctx: StepContext, evaluation: dict[str, Any], bundle: Path, test: pl.DataFrame
+) -> StepOutput:
     from conveyor.bundle import load_bundle, manifest_digest
     from conveyor.errors import NotFound
-    from conveyor.evaluate import compute_metrics
+    from conveyor.evaluate import compute_metrics, greater_is_better
     from conveyor.registry import decide_promotion, git_commit_of
-    from conveyor.train import greater_is_better
 
     cfg = ctx.config
     registry = ctx.services["registry_factory"]()
@@ -325,24 +494,38 @@ def _register(ctx: StepContext, evaluation: dict[str, Any], bundle: Path, test: 
     primary = evaluation["primary_metric"]
     digest = manifest_digest(bundle)
     gates_passed = bool(evaluation["gates"]["passed"]) and bool(evaluation["beats_baseline"][0])
-    failed = evaluation["gates"]["failed"] or ([] if evaluation["beats_baseline"][0]
-                                               else [evaluation["beats_baseline"][1]])
+    failed = evaluation["gates"]["failed"] or (
+        [] if evaluation["beats_baseline"][0] else [evaluation["beats_baseline"][1]]
+    )
 
     # The same bundle registered before (a re-run with nothing changed) is not a new version.
     try:
-        existing = next((v for v in registry.list_versions(name) if v.manifest_digest == digest), None)
+        existing = next(
+            (v for v in registry.list_versions(name) if v.manifest_digest == digest), None
+        )
     except NotFound:
         existing = None
     if existing is not None:
-        summary = {"model": f"{name} v{existing.version}", "model_version": existing.version,
-                   "decision": f"{existing.status}: already registered (same bundle)"}
+        summary = {
+            "model": f"{name} v{existing.version}",
+            "model_version": existing.version,
+            "decision": f"{existing.status}: already registered (same bundle)",
+        }
         if not gates_passed:
             raise GateFailed(f"{name} v{existing.version} failed its gates: " + "; ".join(failed))
         return StepOutput(
-            outputs={"model_version": {"name": name, "version": existing.version, "status": existing.status,
-                                       "reason": "already registered"}},
+            outputs={
+                "model_version": {
+                    "name": name,
+                    "version": existing.version,
+                    "status": existing.status,
+                    "reason": "already registered",
+                }
+            },
             metrics={"summary": summary},
-            notes=[f"{name} v{existing.version} holds this exact bundle already ({existing.status})"],
+            notes=[
+                f"{name} v{existing.version} holds this exact bundle already ({existing.status})"
+            ],
         )
 
     champion_value = None
@@ -355,37 +538,72 @@ def _register(ctx: StepContext, evaluation: dict[str, Any], bundle: Path, test: 
         X_test, y_test = _xy(test, cfg)
         champ_dir = ctx.workdir / "champion"
         ctx.services["artifacts"].get_tree(champion.bundle_digest, champ_dir)
-        loaded = load_bundle(champ_dir, expected_manifest_digest=champion.manifest_digest, onnx=False)
+        loaded = load_bundle(
+            champ_dir, expected_manifest_digest=champion.manifest_digest, onnx=False
+        )
         proba = loaded.predict_proba(X_test) if cfg.task != "regression" else None
         champion_metrics = compute_metrics(
-            cfg.task, y_test, y_pred=loaded.predict(X_test), y_proba=proba, classes=evaluation["classes"],
-            positive_class=evaluation["positive_class"], threshold=loaded.signature.threshold,
+            cfg.task,
+            y_test,
+            y_pred=loaded.predict(X_test),
+            y_proba=proba,
+            classes=evaluation["classes"],
+            positive_class=evaluation["positive_class"],
+            threshold=loaded.signature.threshold,
         )
         champion_value = champion_metrics.get(primary)
     decision = decide_promotion(
-        evaluation["metrics"], None if champion is None else {primary: champion_value},
-        primary_metric=primary, greater_is_better=greater_is_better(primary),
-        min_delta=cfg.promotion.min_delta, gates_passed=gates_passed, auto=cfg.promotion.auto,
+        evaluation["metrics"],
+        None if champion is None else {primary: champion_value},
+        primary_metric=primary,
+        greater_is_better=greater_is_better(primary),
+        min_delta=cfg.promotion.min_delta,
+        gates_passed=gates_passed,
+        auto=cfg.promotion.auto,
     )
     version = registry.register(
-        name, bundle_digest=ctx.input_digests["bundle"], manifest_digest=digest,
-        run_id=ctx.run_id, dataset_version=ctx.input_digests.get("test"),
-        config_fingerprint=ctx.loaded.fingerprint, metrics=evaluation["metrics"],
-        gates=evaluation["gates"], status=decision.action, git_commit=git_commit_of(ctx.root),
-        description=decision.reason, reason=decision.reason, actor="rule:promotion",
+        name,
+        bundle_digest=ctx.input_digests["bundle"],
+        manifest_digest=digest,
+        run_id=ctx.run_id,
+        dataset_version=ctx.input_digests.get("test"),
+        config_fingerprint=ctx.loaded.fingerprint,
+        metrics=evaluation["metrics"],
+        gates=evaluation["gates"],
+        status=decision.action,
+        git_commit=git_commit_of(ctx.root),
+        description=decision.reason,
+        reason=decision.reason,
+        actor="rule:promotion",
     )
-    summary = {"model": f"{name} v{version.version}", "model_version": version.version,
-               "decision": f"{decision.action}: {decision.reason}"}
+    summary = {
+        "model": f"{name} v{version.version}",
+        "model_version": version.version,
+        "decision": f"{decision.action}: {decision.reason}",
+    }
     notes = [f"registered {name} v{version.version} as {decision.action}: {decision.reason}"]
     if champion is not None and champion_value is not None:
-        notes.append(f"champion v{champion.version} re-scored on this test split: {primary} "
-                     f"{champion_value:.4f}; candidate {evaluation['metrics'].get(primary, float('nan')):.4f}")
+        notes.append(
+            f"champion v{champion.version} re-scored on this test split: {primary} "
+            f"{champion_value:.4f}; candidate {evaluation['metrics'].get(primary, float('nan')):.4f}"
+        )
     if not gates_passed:
-        raise GateFailed(f"{name} v{version.version} failed its gates and was registered as rejected: "
-                         + "; ".join(failed))
-    return StepOutput(outputs={"model_version": {"name": name, "version": version.version,
-                                                 "status": decision.action, "reason": decision.reason}},
-                      metrics={"summary": summary}, notes=notes)
+        raise GateFailed(
+            f"{name} v{version.version} failed its gates and was registered as rejected: "
+            + "; ".join(failed)
+        )
+    return StepOutput(
+        outputs={
+            "model_version": {
+                "name": name,
+                "version": version.version,
+                "status": decision.action,
+                "reason": decision.reason,
+            }
+        },
+        metrics={"summary": summary},
+        notes=notes,
+    )
 
 
 MODEL_STEPS: tuple[Step, ...] = (
@@ -395,11 +613,15 @@ MODEL_STEPS: tuple[Step, ...] = (
         inputs=("train", "validation"),
         outputs={"candidates": "tree"},
         version="1",
-        config_section=lambda cfg: {"features": cfg.features.model_dump(mode="json", by_alias=True),
-                                    "models": [m.model_dump(mode="json") for m in cfg.models],
-                                    "primary_metric": cfg.evaluate.primary_metric},
-        code_refs=lambda cfg: [c.transformer for c in cfg.features.custom]
-        + [m.estimator for m in cfg.models if ":" in m.estimator],
+        config_section=lambda cfg: {
+            "features": cfg.features.model_dump(mode="json", by_alias=True),
+            "models": [m.model_dump(mode="json") for m in cfg.models],
+            "primary_metric": cfg.evaluate.primary_metric,
+        },
+        code_refs=lambda cfg: (
+            [c.transformer for c in cfg.features.custom]
+            + [m.estimator for m in cfg.models if ":" in m.estimator]
+        ),
         description="fit and tune every candidate, rank them on the validation split",
     ),
     Step(
@@ -408,8 +630,10 @@ MODEL_STEPS: tuple[Step, ...] = (
         inputs=("candidates", "train", "validation", "test"),
         outputs={"evaluation": "json", "bundle": "tree"},
         version="1",
-        config_section=lambda cfg: {"evaluate": cfg.evaluate.model_dump(mode="json"),
-                                    "model_name": cfg.model_name},
+        config_section=lambda cfg: {
+            "evaluate": cfg.evaluate.model_dump(mode="json"),
+            "model_name": cfg.model_name,
+        },
         description="score on the test split, baseline, gates, report, bundle",
     ),
     Step(
