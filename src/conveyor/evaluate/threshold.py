@@ -157,7 +157,9 @@ def _between(cuts: np.ndarray, i: int) -> float:
     # ``cuts`` ascend; any value in (cuts[i-1], cuts[i]] gives the same predictions.
     if i == 0:
         return float(cuts[0])
-    return float((cuts[i - 1] + cuts[i]) / 2)
+    mid = float((cuts[i - 1] + cuts[i]) / 2)
+    # Neighbours one float apart (e.g. 0.0 and 5e-324) have no midpoint strictly between them.
+    return mid if mid > cuts[i - 1] else float(cuts[i])
 
 
 def _achieved(actual: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:

@@ -119,3 +119,9 @@ def test_choice_is_always_a_probability_and_reports_what_it_achieves(
             for c in p
         )
         assert choice.achieved["f1"] == pytest.approx(best)
+
+
+def test_adjacent_floats_still_separate_the_classes() -> None:
+    """Found by hypothesis: no midpoint exists between 0.0 and the smallest subnormal."""
+    choice = choose_threshold([0, 1], [0.0, 5e-324], rule="max_f1", positive_class=1)
+    assert choice.achieved["f1"] == 1.0
