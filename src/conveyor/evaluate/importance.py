@@ -14,6 +14,16 @@ from conveyor.evaluate.metrics import compute_metrics, greater_is_better, metric
 __all__ = ["permutation_importance_table"]
 
 
+def _probability_metric(task: str, metric: str) -> Any:
+    """The training scorer for ``metric`` when it reads probabilities only, else None."""
+    from conveyor.train.scoring import METRICS, score_predictions
+
+    spec = METRICS.get(metric)
+    if spec is None or spec.needs == "pred" or task not in spec.tasks:
+        return None
+    return score_predictions
+
+
 def permutation_importance_table(
     pipeline: Any,
     X: Any,
@@ -57,7 +67,24 @@ def permutation_importance_table(
     sign = 1.0 if greater_is_better(metric) else -1.0
     use_proba = task != "regression" and hasattr(pipeline, "predict_proba")
 
+    fast = _probability_metric(task, metric) if use_proba else None
+
     def scorer(estimator: Any, X_part: Any, y_part: Any) -> float:
+        if fast is not None:
+            # A metric on probabilities alone (roc_auc, log_loss): compute just that one;
+            # permutation importance calls this n_repeats x columns times.
+            value = fast(
+                task,
+                y_part,
+                None,
+                estimator.predict_proba(X_part),
+                metric=metric,
+                classes=list(estimator.classes_),
+                pos_label=positive_class,
+            )
+            if not np.isfinite(value):
+                raise DataError(f"permutation importance: {metric} is undefined on this data")
+            return sign * value
         if use_proba:
             scores = compute_metrics(
                 task,

@@ -245,6 +245,7 @@ class Runner:
     ) -> None:
         digests: dict[str, str] = {}
         loaded_values: dict[str, Any] = {}
+        handoff: dict[str, Any] = {}
         names = [s.name for s in self.steps]
         start_at = names.index(from_step) if from_step else (names.index(only) if only else 0)
         stop_after = names.index(only) if only else len(names) - 1
@@ -357,6 +358,7 @@ class Runner:
                         _n, label, frac
                     ),
                     input_digests=dict(inputs),
+                    handoff=dict(handoff),
                     services=self.services,
                 )
                 out = step.fn(ctx, **kwargs)
@@ -427,9 +429,10 @@ class Runner:
                 fingerprint=fp,
             )
             digests.update(produced)
-            loaded_values.update(
-                {k: v for k, v in out.outputs.items() if self._kinds.get(k) != "tree"}
-            )
+            handoff.update(out.handoff)
+            # A tree made in this run stays in the run's scratch directory until the run ends:
+            # later steps read it there instead of materialising it again from the store.
+            loaded_values.update(out.outputs)
             self._record_datasets(result, step, produced, project, frames=out.outputs)
             if isinstance(record.metrics.get("summary"), dict):
                 result.summary.update(record.metrics["summary"])

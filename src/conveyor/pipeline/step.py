@@ -46,6 +46,9 @@ class StepContext:
     """Report progress within a step: a label and a fraction in [0, 1] (or None)."""
     input_digests: Mapping[str, str] = field(default_factory=dict)
     """Artifact digest of each input (for lineage, e.g. the bundle a model version points to)."""
+    handoff: Mapping[str, Any] = field(default_factory=dict)
+    """Objects earlier steps of this same run left in memory (see ``StepOutput.handoff``);
+    empty when those steps were reused from the cache, so a step must not rely on it."""
     services: Mapping[str, Any] = field(default_factory=dict)
     """Read-only handles the runner lends to the few steps that need them
     (``registry`` for the register step, ``optuna_storage`` URL for tuning)."""
@@ -69,6 +72,9 @@ class StepOutput:
     metrics: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    handoff: dict[str, Any] = field(default_factory=dict)
+    """In-memory objects for later steps of the same run (never stored): a shortcut
+    around deserialising an output that was just serialised, e.g. fitted models."""
     project_files: dict[str, bytes] = field(default_factory=dict)
     """Files the runner writes into the project directory when they do not
     exist yet (e.g. the inferred ``schema.yaml``)."""

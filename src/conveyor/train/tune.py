@@ -44,7 +44,7 @@ from conveyor.train.scoring import get_metric, score_predictions
 
 __all__ = ["TuneResult", "tune"]
 
-_REPORTS_PER_TRIAL = 100  # per-iteration reports are DB writes on RDB storage
+_REPORTS_PER_TRIAL = 20  # each report is a database write on RDB storage: keep them few
 _ITERATION_REPORTERS = frozenset({"lightgbm", "xgboost"})
 
 

@@ -216,3 +216,10 @@ def test_migration_lock_file_sits_next_to_the_database(tmp_path: Path) -> None:
     with _migrate._migration_lock(engine):
         assert (tmp_path / "conveyor.db.migrate.lock").exists()
     engine.dispose()
+
+
+def test_fast_head_check_agrees_with_alembic() -> None:
+    """The at-head shortcut reads the migration files itself; it must see what Alembic sees."""
+    from conveyor.stores._migrate import head_revisions, shipped_heads
+
+    assert shipped_heads() == head_revisions()
