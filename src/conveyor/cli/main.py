@@ -36,17 +36,21 @@ def _root(
 
 
 def _register() -> None:
-    from conveyor.cli import commands_config, commands_data, commands_run, commands_runs
+    import importlib
 
-    commands_run.register(app)
-    commands_runs.register(app)
-    commands_data.register(app)
-    commands_config.register(app)
-    try:
-        from conveyor.cli import commands_models
-    except ImportError:  # pragma: no cover - models CLI ships with the models issue
-        return
-    commands_models.register(app)
+    from conveyor.cli import commands_config, commands_data, commands_models, commands_run, commands_runs
+
+    for module in (commands_run, commands_runs, commands_data, commands_config, commands_models):
+        module.register(app)
+    # Command groups that ship in their own modules; each defines register(app).
+    for name in ("commands_serve", "commands_score", "commands_feedback"):
+        try:
+            module = importlib.import_module(f"conveyor.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"conveyor.cli.{name}":
+                raise
+            continue
+        module.register(app)
 
 
 _register()
