@@ -1,5 +1,5 @@
 """``python -m conveyor`` is the ``conveyor`` command."""
 
-from conveyor.cli.main import main
+from conveyor.cli.main import entrypoint
 
-raise SystemExit(main())
+entrypoint()

@@ -1,0 +1,412 @@
+"""The prediction log: append-only Parquet segments per model version and hour.
+
+The request path calls :meth:`PredictionLog.append`, which only puts rows on a
+queue; a background thread batches them and writes one segment per
+(model, version, UTC hour) at a time::
+
+    <root>/<model>/v<version>/<YYYY-MM-DD>/<HH>/part-<uuid>.parquet
+
+Each segment is written to a hidden temporary file, fsynced and renamed, so a
+reader never sees a partial file, and carries the key-value metadata
+``{"conveyor_log_format": "1"}``. Columns: ``prediction_id``, ``model``,
+``version``, ``ts`` (UTC), one column per input field named exactly as the
+field (``input_<name>`` when the field clashes with a fixed column),
+``prediction`` (float for regression values, text for labels), ``probabilities``
+(JSON text), ``latency_ms``, ``fallback`` and ``status``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from conveyor.errors import DataError, StoreError
+
+__all__ = ["FIXED_COLUMNS", "LOG_FORMAT_KEY", "PredictionLog", "default_log_root"]
+
+_log = logging.getLogger(__name__)
+
+LOG_FORMAT_KEY = "conveyor_log_format"
+FIXED_COLUMNS = (
+    "prediction_id",
+    "model",
+    "version",
+    "ts",
+    "prediction",
+    "probabilities",
+    "latency_ms",
+    "fallback",
+    "status",
+)
+_SUPPORTED_FORMATS = (1,)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_STOP = object()
+
+
+def default_log_root(root: Path) -> Path:
+    """Where a project keeps its prediction log: ``<root>/.conveyor/predictions``."""
+    return Path(root) / ".conveyor" / "predictions"
+
+
+class PredictionLog:
+    """Append-only prediction log written by a background thread.
+
+    Args:
+        root: directory of the log (created on first write).
+        batch_size: write as soon as this many rows are waiting.
+        flush_interval_s: write waiting rows at least this often.
+        format_version: segment format to write (only ``1`` exists).
+        recent_ids: how many written prediction ids :meth:`contains` remembers
+            in memory before it falls back to scanning segments.
+
+    Example:
+        >>> log = PredictionLog("/tmp/preds")  # doctest: +SKIP
+        >>> log.append([{"prediction_id": "p1", "model": "churn", "version": 3,
+        ...              "ts": datetime.now(UTC), "inputs": {"age": 41},
+        ...              "prediction": "yes"}])  # doctest: +SKIP
+        >>> log.close()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        batch_size: int = 1000,
+        flush_interval_s: float = 1.0,
+        format_version: int = 1,
+        recent_ids: int = 1_000_000,
+    ) -> None:
+        if format_version not in _SUPPORTED_FORMATS:
+            raise StoreError(
+                f"prediction log format_version {format_version} is not supported "
+                f"(expected one of {list(_SUPPORTED_FORMATS)})"
+            )
+        if batch_size < 1 or flush_interval_s <= 0:
+            raise ValueError("batch_size must be >= 1 and flush_interval_s > 0")
+        self.root = Path(root)
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.format_version = format_version
+        self._recent_limit = recent_ids
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        # ids appended but not yet on disk, and a bounded memory of written ones.
+        self._pending: dict[str, str] = {}
+        self._recent: OrderedDict[str, str] = OrderedDict()
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------ request path
+
+    def append(self, rows: list[dict]) -> None:
+        """Queue rows for writing; never waits on disk.
+
+        Each row needs ``prediction_id`` (str), ``model`` (str), ``version``
+        (int) and ``ts`` (timezone-aware datetime); optional ``inputs`` (dict),
+        ``prediction``, ``probabilities`` (dict), ``latency_ms``, ``fallback``,
+        ``status`` (default ``"ok"``).
+
+        Raises:
+            DataError: a row lacks a key or has the wrong type (names the row and key).
+            StoreError: the log is closed.
+        """
+        if self._closed:
+            raise StoreError(f"prediction log {self.root} is closed; rows were not logged")
+        for i, row in enumerate(rows):
+            _check_row(i, row)
+        with self._lock:
+            for row in rows:
+                self._pending[row["prediction_id"]] = row["model"]
+        self._queue.put(list(rows))
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every row appended so far is on disk.
+
+        Raises:
+            StoreError: the writer failed (rows stay queued and are retried) or
+                ``timeout`` seconds passed.
+        """
+        if not self._thread.is_alive():
+            self._raise_if_failed()
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        if not done.wait(timeout):
+            raise StoreError(f"prediction log {self.root}: flush did not finish in {timeout} s")
+        self._raise_if_failed()
+
+    def close(self) -> None:
+        """Write everything queued and stop the writer thread (idempotent).
+
+        Raises:
+            StoreError: the final write failed; the message says how many rows were lost.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        with self._lock:
+            lost = len(self._pending)
+        if lost:
+            raise StoreError(
+                f"prediction log {self.root}: {lost} rows could not be written: {self._error}"
+            )
+
+    def __enter__(self) -> PredictionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ queries
+
+    def contains(self, prediction_id: str) -> bool:
+        """Whether a prediction id was logged (queued, recently written or in a segment)."""
+        return prediction_id in self.lookup([prediction_id])
+
+    def lookup(self, prediction_ids: Iterable[str]) -> dict[str, str]:
+        """The model name of each given prediction id that is in the log (unknown ids are absent)."""
+        wanted = set(prediction_ids)
+        found: dict[str, str] = {}
+        with self._lock:
+            for pid in wanted:
+                model = self._pending.get(pid) or self._recent.get(pid)
+                if model is not None:
+                    found[pid] = model
+        missing = wanted - found.keys()
+        files = list(self._segments())
+        if missing and files:
+            frame = (
+                pl.scan_parquet(
+                    files,
+                    schema={"prediction_id": pl.String, "model": pl.String},
+                    extra_columns="ignore",
+                )
+                .filter(pl.col("prediction_id").is_in(list(missing)))
+                .unique("prediction_id")
+                .collect()
+            )
+            found.update(zip(frame["prediction_id"], frame["model"], strict=True))
+        return found
+
+    def scan(
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        since: datetime | None = None,
+    ) -> pl.LazyFrame:
+        """Logged predictions on disk (call :meth:`flush` first to include queued rows).
+
+        Segments with different input columns are combined; a column missing
+        from a segment reads as null.
+
+        Args:
+            model: only this model.
+            version: only this version.
+            since: only rows with ``ts >= since`` (timezone-aware).
+        """
+        if since is not None and since.tzinfo is None:
+            raise DataError(f"scan(since={since!r}): pass a timezone-aware (UTC) datetime")
+        files = list(self._segments(model=model, version=version, since=since))
+        if not files:
+            return pl.LazyFrame(schema=_EMPTY_SCHEMA)
+        frame = pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed")
+        if since is not None:
+            frame = frame.filter(pl.col("ts") >= since.astimezone(UTC))
+        return frame
+
+    def _segments(
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        since: datetime | None = None,
+    ) -> Iterator[Path]:
+        if not self.root.is_dir():
+            return
+        if model is not None and not _NAME.match(model):
+            return
+        pattern = f"{model or '*'}/v{'*' if version is None else int(version)}/*/*/part-*.parquet"
+        cutoff = since.astimezone(UTC).strftime("%Y-%m-%d/%H") if since is not None else None
+        for path in sorted(self.root.glob(pattern)):
+            if cutoff is not None and f"{path.parent.parent.name}/{path.parent.name}" < cutoff:
+                continue  # the whole hour is before `since`
+            yield path
+
+    # ------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        buffer: list[dict] = []
+        waiting: list[threading.Event] = []
+        deadline = time.monotonic() + self.flush_interval_s
+        stop = False
+        while not stop:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                stop = True
+            elif isinstance(item, threading.Event):
+                waiting.append(item)
+            elif item is not None:
+                buffer.extend(item)
+            due = time.monotonic() >= deadline
+            if stop or waiting or due or len(buffer) >= self.batch_size:
+                buffer = self._write(buffer)
+                for event in waiting:
+                    event.set()
+                waiting = []
+                deadline = time.monotonic() + self.flush_interval_s
+
+    def _write(self, buffer: list[dict]) -> list[dict]:
+        """Write the buffer; returns the rows that could not be written (kept for a retry)."""
+        if not buffer:
+            return buffer
+        groups: dict[tuple[str, int, str], list[dict]] = {}
+        for row in buffer:
+            ts = row["ts"].astimezone(UTC)
+            key = (row["model"], int(row["version"]), ts.strftime("%Y-%m-%d/%H"))
+            groups.setdefault(key, []).append(row)
+        failed: list[dict] = []
+        error: BaseException | None = None
+        for (model, version, hour), rows in groups.items():
+            try:
+                self._write_segment(self.root / model / f"v{version}" / hour, rows)
+            except Exception as exc:  # disk full, permissions: keep rows, retry next round
+                _log.warning("prediction log: writing %d rows failed: %s", len(rows), exc)
+                error = exc
+                failed.extend(rows)
+                continue
+            with self._lock:
+                for row in rows:
+                    pid = row["prediction_id"]
+                    self._pending.pop(pid, None)
+                    self._recent[pid] = row["model"]
+                while len(self._recent) > self._recent_limit:
+                    self._recent.popitem(last=False)
+        self._error = error
+        return failed
+
+    def _write_segment(self, directory: Path, rows: list[dict]) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        frame = _to_frame(rows)
+        name = f"part-{uuid.uuid4().hex}.parquet"
+        tmp = directory / f".{name}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                frame.write_parquet(fh, metadata={LOG_FORMAT_KEY: str(self.format_version)})
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, directory / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        finally:
+            os.close(dir_fd)
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise StoreError(
+                f"prediction log {self.root}: writing failed: {self._error}",
+                hint="rows stay queued and are retried; check disk space and permissions",
+            )
+
+
+_EMPTY_SCHEMA = {
+    "prediction_id": pl.String,
+    "model": pl.String,
+    "version": pl.Int64,
+    "ts": pl.Datetime("us", "UTC"),
+    "prediction": pl.String,
+    "probabilities": pl.String,
+    "latency_ms": pl.Float64,
+    "fallback": pl.Boolean,
+    "status": pl.String,
+}
+
+
+def _check_row(index: int, row: dict) -> None:
+    where = f"prediction log row {index}"
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a dict, got {type(row).__name__}")
+    expected = {"prediction_id": str, "model": str, "version": int, "ts": datetime}
+    for key, kind in expected.items():
+        value = row.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise DataError(f"{where}: {key!r} must be {kind.__name__}, got {type(value).__name__}")
+    if not _NAME.match(row["model"]):
+        raise DataError(
+            f"{where}: model name {row['model']!r} is not a valid name "
+            "(letters, digits, '.', '_', '-'; starting with a letter or digit)"
+        )
+    if row["ts"].tzinfo is None:
+        raise DataError(f"{where}: 'ts' is naive; pass a timezone-aware (UTC) datetime")
+    inputs = row.get("inputs", {})
+    if not isinstance(inputs, dict):
+        raise DataError(f"{where}: 'inputs' must be a dict, got {type(inputs).__name__}")
+
+
+def _to_frame(rows: list[dict]) -> pl.DataFrame:
+    fields: dict[str, None] = {}
+    for row in rows:
+        fields.update(dict.fromkeys(row.get("inputs") or {}))
+    predictions = [row.get("prediction") for row in rows]
+    columns: dict[str, pl.Series] = {
+        "prediction_id": pl.Series([r["prediction_id"] for r in rows], dtype=pl.String),
+        "model": pl.Series([r["model"] for r in rows], dtype=pl.String),
+        "version": pl.Series([int(r["version"]) for r in rows], dtype=pl.Int64),
+        "ts": pl.Series([r["ts"].astimezone(UTC) for r in rows], dtype=pl.Datetime("us", "UTC")),
+    }
+    for field in fields:
+        name = f"input_{field}" if field in FIXED_COLUMNS else field
+        columns[name] = _column(name, [(r.get("inputs") or {}).get(field) for r in rows])
+    columns["prediction"] = _prediction_column(predictions)
+    columns["probabilities"] = pl.Series(
+        [None if r.get("probabilities") is None else json.dumps(r["probabilities"]) for r in rows],
+        dtype=pl.String,
+    )
+    columns["latency_ms"] = pl.Series(
+        [None if r.get("latency_ms") is None else float(r["latency_ms"]) for r in rows],
+        dtype=pl.Float64,
+    )
+    columns["fallback"] = pl.Series([bool(r.get("fallback", False)) for r in rows])
+    columns["status"] = pl.Series([str(r.get("status", "ok")) for r in rows], dtype=pl.String)
+    return pl.DataFrame([s.alias(name) for name, s in columns.items()])
+
+
+def _column(name: str, values: list[Any]) -> pl.Series:
+    """One input column; values of mixed or nested types are kept as text rather than lost."""
+    if any(isinstance(v, dict | list | tuple) for v in values):
+        return pl.Series(name, [None if v is None else json.dumps(v) for v in values], pl.String)
+    try:
+        return pl.Series(name, values, strict=True)
+    except (TypeError, pl.exceptions.PolarsError, OverflowError):
+        return pl.Series(name, [None if v is None else str(v) for v in values], pl.String)
+
+
+def _prediction_column(values: list[Any]) -> pl.Series:
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, float) for v in present):
+        return pl.Series("prediction", values, dtype=pl.Float64)
+    return pl.Series("prediction", [None if v is None else str(v) for v in values], pl.String)
