@@ -38,7 +38,13 @@ def _root(
 def _register() -> None:
     import importlib
 
-    from conveyor.cli import commands_config, commands_data, commands_models, commands_run, commands_runs
+    from conveyor.cli import (
+        commands_config,
+        commands_data,
+        commands_models,
+        commands_run,
+        commands_runs,
+    )
 
     for module in (commands_run, commands_runs, commands_data, commands_config, commands_models):
         module.register(app)
