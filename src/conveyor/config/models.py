@@ -22,6 +22,7 @@ __all__ = [
     "ModelSpec",
     "PaginationConfig",
     "PromotionConfig",
+    "ServeConfig",
     "SourceConfig",
     "SplitConfig",
     "StoresConfig",
@@ -467,6 +468,31 @@ class PromotionConfig(Section):
     alias: str = "champion"
 
 
+# ---------------------------------------------------------------- serving
+
+
+class ServeConfig(Section):
+    """How ``conveyor serve`` answers requests."""
+
+    model: str | None = Field(
+        default=None,
+        description="Model reference to serve (e.g. churn@champion); default: "
+        "<promotion.model_name>@<promotion.alias>.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, gt=0)
+    max_batch: int = Field(default=1000, ge=1)
+    strict_categories: bool = True
+    strict_ranges: bool = False
+    extra: Literal["ignore", "reject"] = "ignore"
+    reload_interval_s: float = Field(
+        default=2.0, ge=0.0, description="How often the alias is polled; 0 turns hot reload off."
+    )
+    log_predictions: bool = True
+
+
 # ---------------------------------------------------------------- infrastructure
 
 
@@ -509,6 +535,7 @@ class ConveyorConfig(Section):
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     stores: StoresConfig = Field(default_factory=StoresConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
     secrets: list[str] = Field(
         default_factory=list, description="Dotted key paths whose values are masked when shown."
     )

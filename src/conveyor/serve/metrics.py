@@ -1,0 +1,72 @@
+"""Prometheus metrics of one app instance (a private registry, so apps and tests do not collide)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "ServeMetrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000)
+
+
+class ServeMetrics:
+    """The service's counters, histograms and gauges.
+
+    Attributes:
+        requests: ``conveyor_requests_total{endpoint,model,version,status}``.
+        latency: ``conveyor_request_latency_seconds{endpoint}``.
+        errors: ``conveyor_errors_total{endpoint,kind}`` (kind: the error class or problem).
+        in_flight: ``conveyor_requests_in_flight``.
+        batch_size: ``conveyor_predict_batch_size`` (records per predict request).
+        predictions: ``conveyor_predictions_total{model,version}``.
+        predictions_logged: ``conveyor_predictions_logged_total``.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.requests = Counter(
+            "conveyor_requests",
+            "HTTP requests by endpoint, served model version and status code.",
+            ["endpoint", "model", "version", "status"],
+            registry=reg,
+        )
+        self.latency = Histogram(
+            "conveyor_request_latency_seconds",
+            "Request latency in seconds.",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.errors = Counter(
+            "conveyor_errors",
+            "Requests answered with an error.",
+            ["endpoint", "kind"],
+            registry=reg,
+        )
+        self.in_flight = Gauge(
+            "conveyor_requests_in_flight", "Requests being answered now.", registry=reg
+        )
+        self.batch_size = Histogram(
+            "conveyor_predict_batch_size",
+            "Records per predict request.",
+            buckets=_BATCH_BUCKETS,
+            registry=reg,
+        )
+        self.predictions = Counter(
+            "conveyor_predictions",
+            "Records predicted, by model version.",
+            ["model", "version"],
+            registry=reg,
+        )
+        self.predictions_logged = Counter(
+            "conveyor_predictions_logged",
+            "Predictions handed to the prediction log.",
+            registry=reg,
+        )
+
+    def render(self) -> bytes:
+        """The text exposition format of every metric."""
+        return generate_latest(self.registry)
