@@ -89,6 +89,10 @@ class OnnxInfo(BaseModel):
         output: name of the graph output holding probabilities (classifiers)
             or values (regressors).
         classes: column order of the probability output.
+        derived: derived features computed in Python per record *before* the
+            graph (new column -> expression), by the pipeline's leading
+            record-level step; their columns are graph inputs like raw ones.
+            Empty when the graph takes the raw columns only.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -101,6 +105,7 @@ class OnnxInfo(BaseModel):
     inputs: list[OnnxInput] = Field(default_factory=list)
     output: str | None = None
     classes: list[Any] | None = None
+    derived: dict[str, str] = Field(default_factory=dict)
     missing_string: str = ""
     text_rule: Literal["category_text/1"] = "category_text/1"
     opset: dict[str, int] = Field(default_factory=dict)

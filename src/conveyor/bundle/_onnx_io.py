@@ -26,6 +26,23 @@ in its place; its ``predict_proba`` columns must be in the wrapper's
 
 The exporter removes such steps from a copy of the pipeline before
 conversion. This module never imports the classes that implement it.
+
+Record-level leading step
+-------------------------
+Nested leading pipelines are spliced into the outer one first (training
+builds ``Pipeline([("features", Pipeline([derived, columns])), ("model", m)])``).
+If the first step then adds columns computed in Python (derived features), it
+is *not* converted: the rest of the pipeline becomes the graph and the new
+columns become extra graph inputs, computed per record before feeding. Such a
+step defines:
+
+- ``transform_record(record) -> dict``: the record with the new columns added;
+- ``output_kinds_``: new column -> kind (``"string"`` is fed as text, any other
+  kind as float32);
+- ``expressions``: new column -> expression text (recorded in the manifest as
+  the contract ``onnx.derived``);
+- optionally ``input_kinds_``: the input columns it reads (others are not
+  passed to ``transform_record``).
 """
 
 from __future__ import annotations
@@ -44,13 +61,18 @@ if TYPE_CHECKING:
 __all__ = [
     "MISSING_STRING",
     "NotConvertible",
+    "add_derived_columns",
     "category_text",
+    "derived_expressions",
     "feeds_from_columns",
     "feeds_from_frame",
     "final_step",
     "first_step",
+    "flat_steps",
     "input_contract",
     "onnx_session",
+    "record_step",
+    "split_record_step",
     "strip_identity_steps",
 ]
 
@@ -96,6 +118,76 @@ def category_text(value: Any) -> str:
     if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing markers
         return MISSING_STRING
     return str(value)
+
+
+# ---------------------------------------------------------------- record-level step
+
+
+def flat_steps(pipeline: Any) -> list[tuple[str, Any]] | None:
+    """The steps of ``pipeline`` with nested leading pipelines spliced in (None if not a pipeline).
+
+    Does not modify ``pipeline``.
+    """
+    steps = getattr(pipeline, "steps", None)
+    if not steps:
+        return None
+    head_name, head = steps[0]
+    inner = flat_steps(head) if hasattr(head, "steps") else None
+    if inner is None:
+        return list(steps)
+    taken = {name for name, _ in steps[1:]}
+    spliced = [(f"{head_name}_{name}" if name in taken else name, step) for name, step in inner]
+    return [*spliced, *steps[1:]]
+
+
+def record_step(pipeline: Any) -> Any | None:
+    """The leading record-level step (module docstring) of ``pipeline``, or None."""
+    steps = flat_steps(pipeline)
+    if not steps or len(steps) < 2:
+        return None
+    step = steps[0][1]
+    if _passthrough(step) is not None or not callable(getattr(step, "transform_record", None)):
+        return None
+    kinds = getattr(step, "output_kinds_", None)
+    return step if isinstance(kinds, dict) and kinds else None
+
+
+def derived_expressions(step: Any) -> dict[str, str]:
+    """New column -> expression text of a record-level step (the manifest's ``onnx.derived``)."""
+    texts = getattr(step, "expressions", None) or {}
+    return {str(name): str(texts.get(name, "")) for name in step.output_kinds_}
+
+
+def split_record_step(pipeline: Any) -> tuple[Any | None, Any]:
+    """(record-level step or None, the pipeline to convert) for a *copy* of a fitted pipeline."""
+    from sklearn.pipeline import Pipeline
+
+    steps = flat_steps(pipeline)
+    if steps is None:
+        return None, pipeline
+    step = record_step(pipeline)
+    if step is None:
+        return None, Pipeline(steps) if len(steps) != len(pipeline.steps) else pipeline
+    return step, Pipeline(steps[1:])
+
+
+def add_derived_columns(step: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` plus the step's new columns, computed row by row as serving does."""
+    reads = [str(c) for c in getattr(step, "input_kinds_", frame.columns)]
+    kinds = dict(step.output_kinds_)
+    values: dict[str, list[Any]] = {name: [] for name in kinds}
+    transform = step.transform_record
+    for row in frame[reads].to_dict("records"):
+        out = transform(row)
+        for name, column in values.items():
+            column.append(out.get(name))
+    new = {
+        name: np.array(column, dtype=object)
+        if kinds[name] == "string"
+        else np.array([np.nan if v is None else v for v in column], dtype=np.float64)
+        for name, column in values.items()
+    }
+    return frame.assign(**new)
 
 
 # ---------------------------------------------------------------- identity steps

@@ -3,7 +3,10 @@
 The raw input columns become graph inputs (numbers as float32 ``[n, 1]``,
 text as string ``[n, 1]``) when the pipeline starts with a
 ``ColumnTransformer``; an all-numeric pipeline gets one float32 ``[n, k]``
-input. The converted graph is run with onnxruntime on the check rows (the test
+input. A leading derived-features step is not converted: its new columns are
+computed per record in Python (float64, then cast like any number) and become
+extra graph inputs; the manifest records them as ``onnx.derived`` (see
+:mod:`conveyor.bundle._onnx_io`, "Record-level leading step"). The converted graph is run with onnxruntime on the check rows (the test
 split) and compared with the Python pipeline; the ONNX model is kept only when
 the largest difference is within tolerance. Anything that fails (an
 unsupported transformer, TF-IDF, a custom class, a too-large difference) is
@@ -40,11 +43,14 @@ from conveyor.bundle._manifest import OnnxInfo, OnnxInput
 from conveyor.bundle._onnx_io import (
     MISSING_STRING,
     NotConvertible,
+    add_derived_columns,
+    derived_expressions,
     feeds_from_columns,
     feeds_from_frame,
     final_step,
     input_contract,
     onnx_session,
+    split_record_step,
     strip_identity_steps,
 )
 
@@ -267,9 +273,13 @@ def export_onnx(
     if classifier and not hasattr(final_step(pipeline), "predict_proba"):
         return OnnxExport(None, OnnxInfo(reason="the classifier has no predict_proba", **base))
     try:
-        work = copy.deepcopy(pipeline)
+        derived_step, work = split_record_step(copy.deepcopy(pipeline))
+        # Derived columns come from the per-record path serving uses, so the
+        # comparison below also proves it equal to the batch path Python uses.
+        fed = frame if derived_step is None else add_derived_columns(derived_step, frame)
+        derived = {} if derived_step is None else derived_expressions(derived_step)
         hints = strip_identity_steps(work)
-        inputs = input_contract(work, frame, hints=hints)
+        inputs = input_contract(work, fed, hints=hints)
         model = _convert(work, inputs, classifier=classifier)
         session = onnx_session(model)
         # Columns the graph never reads are not graph inputs: do not feed them.
@@ -277,9 +287,7 @@ def export_onnx(
         inputs = [i for i in inputs if i.name in used]
         out_index = 1 if classifier else 0
         output = session.get_outputs()[out_index].name
-        got = np.asarray(
-            session.run([output], feeds_from_frame(inputs, frame))[0], dtype=np.float64
-        )
+        got = np.asarray(session.run([output], feeds_from_frame(inputs, fed))[0], dtype=np.float64)
         expected = _python_outputs(pipeline, frame, classifier=classifier)
     except NotConvertible as exc:
         return OnnxExport(None, OnnxInfo(reason=str(exc), **base))
@@ -318,6 +326,7 @@ def export_onnx(
         inputs=inputs,
         output=output,
         classes=classes,
+        derived=derived,
         missing_string=MISSING_STRING,
         reason=None
         if max_diff <= limit

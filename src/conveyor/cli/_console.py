@@ -15,7 +15,9 @@ def console(*, stderr: bool = False):
 
     key = "err_console" if stderr else "console"
     if key not in _state:
-        _state[key] = Console(stderr=stderr, highlight=False, soft_wrap=False)
+        _state[key] = Console(
+            stderr=stderr, highlight=False, soft_wrap=True
+        )  # never break a message mid-line
     return _state[key]
 
 

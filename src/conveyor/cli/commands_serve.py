@@ -54,10 +54,12 @@ def serve_cmd(
     }
     cfg = cfg.model_copy(update=updates)
     ref = cfg.model or default_model_ref(project)
-    keys = KeyRing.from_env(
-        os.environ
-    )  # parsed now so a bad CONVEYOR_API_KEYS fails before binding
+    from conveyor.serve.fallback import FallbackPolicy
+
+    # Everything that can be wrong with the setup fails here, once, before any worker binds.
+    keys = KeyRing.from_env(os.environ)
     check_bind(cfg.host, keys.enabled, insecure)
+    FallbackPolicy(cfg.fallback)
     version = project.registry.resolve(ref)  # NotFound (with what exists) before binding
     loops = _fast_options()
     console(stderr=True).print(

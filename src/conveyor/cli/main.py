@@ -49,7 +49,13 @@ def _register() -> None:
     for module in (commands_run, commands_runs, commands_data, commands_config, commands_models):
         module.register(app)
     # Command groups that ship in their own modules; each defines register(app).
-    for name in ("commands_serve", "commands_score", "commands_feedback"):
+    for name in (
+        "commands_serve",
+        "commands_score",
+        "commands_feedback",
+        "commands_build",
+        "commands_stream",
+    ):
         try:
             module = importlib.import_module(f"conveyor.cli.{name}")
         except ModuleNotFoundError as exc:

@@ -471,6 +471,62 @@ class PromotionConfig(Section):
 # ---------------------------------------------------------------- serving
 
 
+class CanaryConfig(Section):
+    """Send a stable share of requests to the model the challenger alias names."""
+
+    alias: str = Field(min_length=1, description="Alias of the challenger, e.g. challenger.")
+    traffic: float = Field(default=0.1, ge=0.0, le=1.0, description="Share sent to the challenger.")
+    key_field: str | None = Field(
+        default=None,
+        description="Record field whose value routes the record (the X-Request-Key header wins).",
+    )
+
+
+class ShadowConfig(Section):
+    """Score the challenger on every request without returning its answer."""
+
+    alias: str = Field(min_length=1, description="Alias of the challenger, e.g. challenger.")
+
+
+class FallbackAnswer(Section):
+    """A constant answer: a class label, or a value for regression."""
+
+    label: str | int | bool | None = None
+    value: float | None = None
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> FallbackAnswer:
+        if (self.label is None) == (self.value is None):
+            raise ValueError("give exactly one of 'label' or 'value'")
+        return self
+
+
+class FallbackRule(FallbackAnswer):
+    """``when`` (an expression over the record) -> this answer; the first match wins."""
+
+    when: str = Field(min_length=1, description="e.g. contract == 'Month-to-month' and tenure < 6")
+
+
+class FallbackConfig(Section):
+    """What to answer when the model fails, is too slow or is unsure.
+
+    Sources are tried in order: ``rules`` (first match), the ``previous_version``
+    of the champion, then ``constant``.
+    """
+
+    latency_budget_ms: float | None = Field(default=None, gt=0.0)
+    min_confidence: float | None = Field(
+        default=None, ge=0.0, description="Fall back when the top class probability is below."
+    )
+    constant: FallbackAnswer | None = None
+    rules: list[FallbackRule] = Field(default_factory=list)
+    previous_version: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.constant or self.rules or self.previous_version)
+
+
 class ServeConfig(Section):
     """How ``conveyor serve`` answers requests."""
 
@@ -491,6 +547,23 @@ class ServeConfig(Section):
         default=2.0, ge=0.0, description="How often the alias is polled; 0 turns hot reload off."
     )
     log_predictions: bool = True
+    canary: CanaryConfig | None = None
+    shadow: ShadowConfig | None = None
+    fallback: FallbackConfig = Field(default_factory=FallbackConfig)
+
+    @model_validator(mode="after")
+    def _one_challenger(self) -> ServeConfig:
+        if self.canary and self.shadow and self.canary.alias != self.shadow.alias:
+            raise ValueError(
+                f"canary.alias {self.canary.alias!r} and shadow.alias {self.shadow.alias!r} "
+                "differ: the server holds one challenger; use the same alias"
+            )
+        return self
+
+    @property
+    def challenger_alias(self) -> str | None:
+        section = self.canary or self.shadow
+        return section.alias if section else None
 
 
 # ---------------------------------------------------------------- infrastructure

@@ -8,7 +8,9 @@ Endpoints (JSON in and out; errors are ``{"detail": ..., "errors": [...]}``):
   non-JSON content type; 400 for an empty or malformed body.
 - ``POST /v1/feedback``: ``{"prediction_id": ..., "actual": ...}``; idempotent;
   404 for an id the prediction log never saw.
-- ``GET /v1/models``: what is served. ``GET /health``: alive. ``GET /ready``:
+- ``POST /v1/admin/{reload,promote,rollback,canary}``: see :mod:`conveyor.serve.admin`.
+- ``GET /v1/models``: what is served (champion, and the challenger of
+  ``serve.canary`` / ``serve.shadow`` with its role). ``GET /health``: alive. ``GET /ready``:
   a verified model is loaded (else 503). ``GET /metrics``: Prometheus.
 
 The hot path reads the body once, parses it with orjson and validates with the
@@ -17,26 +19,36 @@ bundle's compiled validator; no pydantic model is built per request.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from conveyor.serve._http import (
+    HTTPProblem,
+    ServeContext,
+    authorize,
+    problem_response,
+    read_json,
+)
+from conveyor.serve._http import (
+    json_response as _json,
+)
 from conveyor.serve._openapi import feedback_openapi, install_openapi, predict_openapi
+from conveyor.serve.admin import install_admin
 from conveyor.serve.auth import KeyRing
+from conveyor.serve.fallback import FallbackPolicy
 from conveyor.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from conveyor.serve.model_holder import ModelHolder, ServedModel
+from conveyor.serve.predicting import predict_handler
+from conveyor.serve.routing import CanaryRouter
 
 if TYPE_CHECKING:
     from conveyor.config.models import ServeConfig
@@ -48,29 +60,6 @@ log = logging.getLogger("conveyor.serve")
 
 PROJECT_ENV = "CONVEYOR_SERVE_PROJECT"
 SERVE_MODEL_ENV = "CONVEYOR_SERVE_MODEL"
-
-
-class HTTPProblem(Exception):
-    """An error answer: status code, headline, and optional per-field errors."""
-
-    def __init__(
-        self, status: int, detail: str, errors: list[dict[str, Any]] | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.errors = errors
-
-
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
-
-
-def _problem(exc: HTTPProblem) -> Response:
-    body: dict[str, Any] = {"detail": exc.detail}
-    if exc.errors is not None:
-        body["errors"] = exc.errors
-    return _json(body, exc.status)
 
 
 def default_model_ref(project: Project) -> str:
@@ -99,6 +88,10 @@ def create_app(
     cfg = serve_config or project.config.serve
     ref = cfg.model or default_model_ref(project)
     keys = KeyRing.from_env(os.environ) if api_keys is None else KeyRing.from_mapping(api_keys)
+    name = ref.split("@", 1)[0].split(":", 1)[0]
+    challenger_alias = cfg.challenger_alias
+    # Parsed now: a bad fallback rule stops `conveyor serve` before it binds.
+    policy = FallbackPolicy(cfg.fallback)
     holder = ModelHolder(
         project,
         ref,
@@ -106,9 +99,22 @@ def create_app(
         strict_ranges=cfg.strict_ranges,
         extra=cfg.extra,
         reload_interval_s=cfg.reload_interval_s,
+        challenger_ref=f"{name}@{challenger_alias}" if challenger_alias else None,
     )
     metrics = ServeMetrics()
-    state: dict[str, Any] = {"log": None}
+    router = CanaryRouter(cfg.canary.traffic) if cfg.canary is not None else None
+    if router is not None:
+        metrics.canary_traffic.set(router.traffic)
+    ctx = ServeContext(
+        project=project,
+        cfg=cfg,
+        holder=holder,
+        metrics=metrics,
+        keys=keys,
+        fallback=policy,
+        router=router,
+    )
+    state = ctx.state
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -133,20 +139,7 @@ def create_app(
     app.state.serve_config = cfg
     app.state.keys = keys
     app.state.prediction_log = state
-
-    def authorize(request: Request, scope: str) -> None:
-        if not keys.enabled:
-            return
-        header = request.headers.get("authorization", "")
-        secret = header[7:].strip() if header[:7].lower() == "bearer " else None
-        secret = secret or request.headers.get("x-api-key")
-        key = keys.authenticate(secret)
-        if key is None:
-            raise HTTPProblem(
-                401, "missing or invalid API key (send 'Authorization: Bearer <key>')"
-            )
-        if scope not in key.scopes:
-            raise HTTPProblem(403, f"API key {key.name!r} lacks the {scope!r} scope")
+    app.state.context = ctx
 
     def finish(endpoint: str, served: ServedModel | None, status: int, started: float) -> None:
         model, version = (served.name, str(served.number)) if served else ("", "")
@@ -161,7 +154,7 @@ def create_app(
             response = await handler(request, served)
         except HTTPProblem as exc:
             metrics.errors.labels(endpoint, str(exc.status)).inc()
-            response = _problem(exc)
+            response = problem_response(exc)
         except Exception as exc:
             log.exception("%s failed", endpoint)
             metrics.errors.labels(endpoint, type(exc).__name__).inc()
@@ -171,119 +164,9 @@ def create_app(
         finish(endpoint, served, response.status_code, started)
         return response
 
-    async def read_json(request: Request) -> Any:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/json" and not (
-            ctype.startswith("application/") and ctype.endswith("+json")
-        ):
-            raise HTTPProblem(
-                415, f"expected Content-Type application/json, got {ctype or 'none'!r}"
-            )
-        limit = cfg.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise HTTPProblem(
-                413,
-                f"request body of {declared} bytes is over the limit of {limit} bytes (serve.max_body_bytes)",
-            )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPProblem(
-                    413, f"request body is over the limit of {limit} bytes (serve.max_body_bytes)"
-                )
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        if not body.strip():
-            raise HTTPProblem(400, "empty request body: send a JSON object or a list of objects")
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            # NaN/Infinity are not JSON, but clients send them: parse leniently so that
-            # validation can name the field instead of failing the whole body.
-            try:
-                return json.loads(body)
-            except (ValueError, UnicodeDecodeError):
-                raise HTTPProblem(400, f"request body is not valid JSON: {exc}") from None
-
-    async def predict_handler(request: Request, served: ServedModel | None) -> Response:
-        authorize(request, "predict")
-        data = await read_json(request)
-        if served is None:
-            raise HTTPProblem(
-                503, f"no model loaded yet for {holder.ref}: {holder.last_error or 'loading'}"
-            )
-        single = isinstance(data, dict)
-        records = [data] if single else data
-        if not isinstance(records, list):
-            raise HTTPProblem(
-                422, f"expected a record object or a list of records, got {type(data).__name__}"
-            )
-        if not records:
-            raise HTTPProblem(422, "the list of records is empty")
-        if len(records) > cfg.max_batch:
-            raise HTTPProblem(
-                413,
-                f"{len(records)} records is over the limit of {cfg.max_batch} per request (serve.max_batch)",
-            )
-        metrics.batch_size.observe(len(records))
-        runtime = served.runtime
-        started = time.perf_counter()
-        outputs, errors = await run_in_threadpool(_predict, runtime, records)
-        if errors:
-            shown = "; ".join(e["message"] for e in errors[:3])
-            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-            raise HTTPProblem(422, f"{len(errors)} invalid field(s): {shown}{more}", errors)
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        name, number = served.name, served.number
-        answers = [
-            {
-                "prediction_id": uuid.uuid4().hex,
-                "model": name,
-                "version": number,
-                **out,
-                "fallback": False,
-            }
-            for out in outputs
-        ]
-        metrics.predictions.labels(name, str(number)).inc(len(answers))
-        if state["log"] is not None:
-            log_rows(served, records, answers, latency_ms / len(records))
-        return _json(answers[0] if single else answers)
-
-    def log_rows(
-        served: ServedModel, records: list[Any], answers: list[dict[str, Any]], latency_ms: float
-    ) -> None:
-        names = served.runtime.signature.input_names
-        now = datetime.now(UTC)
-        rows = [
-            {
-                "prediction_id": a["prediction_id"],
-                "model": a["model"],
-                "version": a["version"],
-                "ts": now,
-                "inputs": {n: r.get(n) for n in names},
-                "prediction": a.get("label", a.get("value")),
-                "probabilities": a.get("probabilities"),
-                "latency_ms": latency_ms,
-                "fallback": False,
-            }
-            for r, a in zip(records, answers)
-        ]
-        try:
-            state["log"].append(rows)
-            metrics.predictions_logged.inc(len(rows))
-        except (
-            Exception
-        ) as exc:  # the answer is already computed; losing a log row must not fail it
-            metrics.errors.labels("prediction_log", type(exc).__name__).inc()
-            log.error("prediction log: %s", exc)
-
     async def feedback_handler(request: Request, served: ServedModel | None) -> Response:
-        authorize(request, "feedback")
-        data = await read_json(request)
+        authorize(request, keys, "feedback")
+        data = await read_json(request, cfg.max_body_bytes)
         if not isinstance(data, dict):
             raise HTTPProblem(
                 422, f"expected an object {{prediction_id, actual}}, got {type(data).__name__}"
@@ -334,33 +217,42 @@ def create_app(
         )
         return _json({"prediction_id": pid, "recorded": True, "changed": changed})
 
-    async def models_handler(request: Request, served: ServedModel | None) -> Response:
-        authorize(request, "predict")
-        if served is None:
-            return _json({"ref": holder.ref, "models": []})
+    def describe(served: ServedModel, role: str) -> dict[str, Any]:
         sig = served.runtime.signature
-        return _json(
-            {
-                "ref": holder.ref,
-                "models": [
-                    {
-                        "name": served.name,
-                        "version": served.number,
-                        "engine": served.runtime.engine,
-                        "loaded_at": served.loaded_at,
-                        "task": sig.task,
-                        "classes": sig.classes,
-                        "threshold": sig.threshold,
-                        "manifest_digest": served.version.manifest_digest,
-                        "inputs": [f.model_dump(exclude={"dtype"}) for f in sig.inputs],
-                    }
-                ],
-            }
-        )
+        return {
+            "name": served.name,
+            "version": served.number,
+            "role": role,
+            "engine": served.runtime.engine,
+            "loaded_at": served.loaded_at,
+            "task": sig.task,
+            "classes": sig.classes,
+            "threshold": sig.threshold,
+            "manifest_digest": served.version.manifest_digest,
+            "inputs": [f.model_dump(exclude={"dtype"}) for f in sig.inputs],
+        }
+
+    async def models_handler(request: Request, served: ServedModel | None) -> Response:
+        authorize(request, keys, "predict")
+        body: dict[str, Any] = {"ref": holder.ref, "models": [], "warnings": []}
+        if served is not None:
+            body["models"].append(describe(served, "champion"))
+        challenger = holder.challenger
+        if challenger is not None:
+            role = "canary" if cfg.canary is not None else "shadow"
+            body["models"].append(describe(challenger, role))
+        if holder.challenger_warning:
+            body["warnings"].append(holder.challenger_warning)
+        if router is not None:
+            body["canary_traffic"] = router.traffic
+        return _json(body)
+
+    async def predicting(request: Request, served: ServedModel | None) -> Response:
+        return await predict_handler(ctx, request, served)
 
     @app.post("/v1/predict", openapi_extra=predict_openapi(None, cfg.max_batch))
     async def predict(request: Request) -> Response:
-        return await guarded("predict", request, predict_handler)
+        return await guarded("predict", request, predicting)
 
     @app.post("/v1/feedback", openapi_extra=feedback_openapi())
     async def feedback(request: Request) -> Response:
@@ -385,18 +277,9 @@ def create_app(
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    install_admin(app, ctx, guarded)
     install_openapi(app, holder, cfg.max_batch)
     return app
-
-
-def _predict(runtime: Any, records: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    columns, errors = runtime.validate(records)
-    if errors:
-        return [], [e.to_dict() for e in errors]
-    return runtime.predict_columns(columns), []
-
-
-# ---------------------------------------------------------------- OpenAPI from the signature
 
 
 def app_from_env() -> FastAPI:

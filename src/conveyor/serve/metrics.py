@@ -22,6 +22,10 @@ class ServeMetrics:
         batch_size: ``conveyor_predict_batch_size`` (records per predict request).
         predictions: ``conveyor_predictions_total{model,version}``.
         predictions_logged: ``conveyor_predictions_logged_total``.
+        shadow_predictions: ``conveyor_shadow_predictions_total{model,version}``
+            (records the shadow challenger scored; never returned).
+        fallbacks: ``conveyor_fallbacks_total{reason}`` (records answered by a fallback).
+        canary_traffic: ``conveyor_canary_traffic`` (share routed to the challenger).
     """
 
     def __init__(self) -> None:
@@ -64,6 +68,24 @@ class ServeMetrics:
         self.predictions_logged = Counter(
             "conveyor_predictions_logged",
             "Predictions handed to the prediction log.",
+            registry=reg,
+        )
+
+        self.shadow_predictions = Counter(
+            "conveyor_shadow_predictions",
+            "Records scored by the shadow challenger, by model version.",
+            ["model", "version"],
+            registry=reg,
+        )
+        self.fallbacks = Counter(
+            "conveyor_fallbacks",
+            "Records answered by a fallback, by reason (error, latency, low_confidence).",
+            ["reason"],
+            registry=reg,
+        )
+        self.canary_traffic = Gauge(
+            "conveyor_canary_traffic",
+            "Share of records routed to the canary challenger.",
             registry=reg,
         )
 

@@ -57,6 +57,9 @@ class ModelHolder:
         strict_ranges: passed to the runtime.
         extra: ``"ignore"`` or ``"reject"`` unknown request fields.
         reload_interval_s: seconds between polls of the reference (0: no polling).
+        challenger_ref: optional second reference (``churn@challenger``) for canary
+            or shadow scoring, reloaded the same way; when it names nothing the
+            challenger is None and :attr:`challenger_warning` says why.
 
     Example:
         >>> holder = ModelHolder(project, "churn@champion")  # doctest: +SKIP
@@ -73,6 +76,7 @@ class ModelHolder:
         strict_ranges: bool = False,
         extra: Literal["ignore", "reject"] = "ignore",
         reload_interval_s: float = 2.0,
+        challenger_ref: str | None = None,
     ) -> None:
         self.project = project
         self.ref = ref
@@ -88,11 +92,20 @@ class ModelHolder:
         self._thread: threading.Thread | None = None
         self._tmp = Path(tempfile.mkdtemp(prefix="conveyor-serve-"))
         self.last_error: str | None = None
+        self.challenger_ref = challenger_ref
+        self._challenger: ServedModel | None = None
+        self.challenger_warning: str | None = None
+        self._previous: ServedModel | None = None
 
     @property
     def current(self) -> ServedModel | None:
         """The served model (None until the first load succeeds); read it once per request."""
         return self._current
+
+    @property
+    def challenger(self) -> ServedModel | None:
+        """The challenger model (None when not configured, not loaded or its alias is unset)."""
+        return self._challenger
 
     @property
     def ready(self) -> bool:
@@ -119,9 +132,78 @@ class ModelHolder:
                 shutil.rmtree(current.path, ignore_errors=True)
             return served
 
+    def load_challenger(self) -> ServedModel | None:
+        """Load the version the challenger reference points at now (None: none configured or set).
+
+        An unset alias or missing model is not an error: canary and shadow are
+        off until it exists, and :attr:`challenger_warning` says so.
+
+        Raises:
+            ModelError: the challenger bundle fails verification or cannot be loaded.
+        """
+        from conveyor.errors import NotFound
+
+        if self.challenger_ref is None:
+            return None
+        with self._load_lock:
+            current = self._challenger
+            try:
+                version = self.project.registry.resolve(self.challenger_ref)
+            except NotFound as exc:
+                message = f"challenger {self.challenger_ref} is not set ({exc}): canary/shadow off"
+                if message != self.challenger_warning:
+                    log.warning("%s", message)
+                self.challenger_warning = message
+                self._challenger = None
+                if current is not None:
+                    shutil.rmtree(current.path, ignore_errors=True)
+                return None
+            if current is not None and current.version.id == version.id:
+                return current
+            served = self._load_version(version)
+            self._challenger = served
+            self.challenger_warning = None
+            if current is not None:
+                log.warning(
+                    "challenger %s v%d (was v%d)", served.name, served.number, current.number
+                )
+                shutil.rmtree(current.path, ignore_errors=True)
+            return served
+
+    def previous(self) -> ServedModel | None:
+        """The version the champion's alias pointed to before the served one (loaded lazily).
+
+        None when the alias history shows no earlier version.
+        """
+        served = self._current
+        if served is None or "@" not in self.ref:
+            return None
+        alias = self.ref.split("@", 1)[1]
+        moves = self.project.registry.history(served.name, alias)
+        before = [
+            m.from_version
+            for m in moves
+            if m.to_version == served.number and m.from_version is not None
+        ]
+        if not before:
+            return None
+        number = before[-1]
+        cached = self._previous
+        if cached is not None and cached.number == number:
+            return cached
+        with self._load_lock:
+            version = self.project.registry.resolve(f"{served.name}:{number}")
+            loaded = self._load_version(version)
+            old, self._previous = self._previous, loaded
+        if old is not None:
+            shutil.rmtree(old.path, ignore_errors=True)
+        return loaded
+
     def reload(self) -> ServedModel:
-        """Re-resolve the reference and swap to the version it names now (for admin use)."""
-        return self.load()
+        """Re-resolve both references and swap to the versions they name now (for admin use)."""
+        served = self.load()
+        self.load_challenger()
+        return served
 
     def _load_version(self, version: ModelVersion) -> ServedModel:
         from conveyor.bundle.runtime import BundleRuntime
@@ -162,6 +244,15 @@ class ModelHolder:
                 if message != self.last_error:
                     log.error("loading %s failed: %s", self.ref, message)
                 self.last_error = message
+            try:
+                self.load_challenger()
+            except Exception as exc:  # the champion keeps answering; the challenger stays as it was
+                message = (
+                    f"loading challenger {self.challenger_ref} failed: {type(exc).__name__}: {exc}"
+                )
+                if message != self.challenger_warning:
+                    log.error("%s", message)
+                self.challenger_warning = message
             if interval <= 0 and self._current is not None:
                 return
             self._stop.wait(interval if interval > 0 else 1.0)

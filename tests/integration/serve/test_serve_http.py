@@ -50,7 +50,8 @@ def check_prediction(answer: dict, version: int = 1) -> None:
     assert answer["model"] == "churn" and answer["version"] == version
     assert answer["label"] in ("No", "Yes") and answer["fallback"] is False
     assert set(answer["probabilities"]) == {"No", "Yes"}
-    assert abs(sum(answer["probabilities"].values()) - 1.0) < 1e-9
+    # The ONNX engine computes in float32: probabilities sum to 1 within its precision.
+    assert abs(sum(answer["probabilities"].values()) - 1.0) < 1e-6
     assert 0.0 < answer["threshold"] < 1.0
     expected = "Yes" if answer["probabilities"]["Yes"] >= answer["threshold"] else "No"
     assert answer["label"] == expected
