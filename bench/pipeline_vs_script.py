@@ -24,7 +24,6 @@ in-process total (heavy imports included, as Conveyor's steps import lazily).
 from __future__ import annotations
 
 import argparse
-import atexit
 import importlib.abc
 import json
 import os
@@ -60,7 +59,6 @@ TIMED: dict[str, tuple[str, ...]] = {
 
 def _instrumented_run(out_file: str, argv: list[str]) -> None:
     """Run the conveyor CLI in this process with timers on ``TIMED`` (patched when first imported)."""
-    import runpy
 
     totals: dict[str, float] = {}
 
@@ -97,9 +95,16 @@ def _instrumented_run(out_file: str, argv: list[str]) -> None:
             return spec
 
     sys.meta_path.insert(0, Hook())
-    atexit.register(lambda: Path(out_file).write_text(json.dumps(totals)))
     sys.argv = ["conveyor", *argv]
-    runpy.run_module("conveyor", run_name="__main__", alter_sys=True)
+    # `python -m conveyor` leaves through os._exit (no interpreter teardown), which skips
+    # atexit: call main() and write the timers before exiting the same way.
+    from conveyor.cli.main import main as conveyor_main
+
+    code = conveyor_main(argv)
+    Path(out_file).write_text(json.dumps(totals))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # ---------------------------------------------------------------- parent
