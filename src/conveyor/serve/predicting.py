@@ -88,6 +88,13 @@ async def _run_group(
         group.latency_ms = (time.perf_counter() - started) * 1000.0
         return [], "error", exc
     group.latency_ms = (time.perf_counter() - started) * 1000.0
+    budget_s = policy.latency_budget_s
+    if not errors and budget_s is not None and group.latency_ms > budget_s * 1000.0:
+        # The answer came back, but after the budget (the timer and the worker thread
+        # raced): the budget decides, the same way whichever finished first.
+        group.outputs = []
+        group.pending = pending
+        return [], "latency", None
     return errors, None, None
 
 
