@@ -100,8 +100,8 @@ def _print_summary(project, result, *, quiet: bool) -> None:
     if summary.get("leaderboard"):
         con.print(_leaderboard_table(summary["leaderboard"], summary.get("primary_metric", "")))
     table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # paths are shown whole, never cut with an ellipsis
     table.add_row("run", result.id)
     table.add_row("status", Text(result.status, style="green"))
     table.add_row("steps", f"{ran} ran, {cached} reused from cache")
