@@ -115,12 +115,14 @@ def _print_summary(project, result, *, quiet: bool) -> None:
         ("model_version", "model version"),
         ("decision", "decision"),
         ("primary_metric", "metric"),
-        ("report_html", "report"),
-        ("report_json", "report (json)"),
     ):
         if summary.get(key) is not None:
             table.add_row(label, Text(str(summary[key])))
     con.print(table)
+    # Paths on lines of their own, never wrapped or cut, so they can be copied or clicked.
+    for key, label in (("report_html", "report"), ("report_json", "report (json)")):
+        if summary.get(key) is not None:
+            con.print(Text.assemble((f"{label:<15}", "bold"), str(summary[key])))
 
 
 _SHOWN_METRICS = (
