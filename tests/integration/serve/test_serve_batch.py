@@ -13,40 +13,7 @@ from conveyor.errors import ConfigError, SchemaError
 from conveyor.pipeline.scoring import predict_file
 from conveyor.project import Project
 from conveyor.serve.batch import score_file
-
-CONFIG = """
-version: 1
-project: churn
-task: binary
-target: churn
-positive_class: "Yes"
-data:
-  sources:
-    - path: data/churn.csv
-validate:
-  on_violation: drop_rows
-clean:
-  - op: drop_duplicates
-  - op: fill_missing
-    strategy: median
-    columns: [total_charges]
-split:
-  method: stratified
-  train: 0.7
-  validation: 0.15
-  test: 0.15
-models:
-  - name: logreg
-    estimator: logistic_regression
-    params: {C: 1.0, max_iter: 500}
-evaluate:
-  primary_metric: roc_auc
-  cv_folds: null
-  permutation_importance: false
-promotion:
-  model_name: churn
-  min_delta: 0.0
-"""
+from conveyor.testing.churn import CHURN_LOGREG_CONFIG as CONFIG
 
 
 @pytest.fixture(scope="module")

@@ -13,30 +13,12 @@ from typing import Any
 
 import httpx
 
+from conveyor.testing.churn import CHURN_RECORD as RECORD
+
 REPO = Path(__file__).resolve().parents[3]
 Server = Any  # conftest.Server
 
-RECORD = {
-    "female": 1.0,
-    "senior_citizen": 0,
-    "partner": 1.0,
-    "dependents": 0.0,
-    "tenure": 12,
-    "phone_service": 1.0,
-    "multiple_lines": "No",
-    "internet_service": "Fiber optic",
-    "online_security": "No",
-    "online_backup": "Yes",
-    "device_protection": "No",
-    "tech_support": "No",
-    "streaming_tv": "Yes",
-    "streaming_movies": "No",
-    "contract": "Month-to-month",
-    "paperless_billing": 1.0,
-    "payment_method": "Electronic check",
-    "monthly_charges": 80.5,
-    "total_charges": 966.0,
-}
+
 LOYAL = {**RECORD, "tenure": 70, "contract": "Two year", "total_charges": 5600.0}
 NEW = {**RECORD, "tenure": 2, "total_charges": 161.0}
 

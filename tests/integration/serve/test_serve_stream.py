@@ -20,31 +20,10 @@ from conveyor.errors import ConfigError
 from conveyor.serve._stream_nats import NatsStreamBackend, _matches, _stream_name
 from conveyor.serve._stream_redis import RedisStreamBackend
 from conveyor.serve.stream import Message, run_stream, score_batch
+from conveyor.testing.churn import CHURN_RECORD as RECORD
 from conveyor.testing.stream_suite import STREAM_CHECKS, ToyRuntime
 
 REPO = Path(__file__).resolve().parents[3]
-
-RECORD = {
-    "female": 1.0,
-    "senior_citizen": 0,
-    "partner": 1.0,
-    "dependents": 0.0,
-    "tenure": 12,
-    "phone_service": 1.0,
-    "multiple_lines": "No",
-    "internet_service": "Fiber optic",
-    "online_security": "No",
-    "online_backup": "Yes",
-    "device_protection": "No",
-    "tech_support": "No",
-    "streaming_tv": "Yes",
-    "streaming_movies": "No",
-    "contract": "Month-to-month",
-    "paperless_billing": 1.0,
-    "payment_method": "Electronic check",
-    "monthly_charges": 80.5,
-    "total_charges": 966.0,
-}
 
 
 # ------------------------------------------------------------------ harnesses
