@@ -32,8 +32,8 @@ def import_cmd(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Import ground truth; ids the prediction log does not know are reported, not stored."""
-    from conveyor.serve.feedback import import_feedback
-    from conveyor.serve.prediction_log import PredictionLog, default_log_root
+    from conveyor.stores.feedback import import_feedback
+    from conveyor.stores.prediction_log import PredictionLog, default_log_root
 
     with open_project(config) as project:
         log_root = default_log_root(project.root)

@@ -119,7 +119,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if cfg.log_predictions:
-            from conveyor.serve.prediction_log import PredictionLog, default_log_root
+            from conveyor.stores.prediction_log import PredictionLog, default_log_root
 
             state["log"] = PredictionLog(default_log_root(project.root))
         holder.start()
@@ -209,7 +209,7 @@ def create_app(
             raise HTTPProblem(
                 404, f"unknown prediction_id {pid!r}: it is not in the prediction log"
             )
-        from conveyor.serve.feedback import record_feedback
+        from conveyor.stores.feedback import record_feedback
 
         model = served.name if served is not None else None
         changed = await run_in_threadpool(

@@ -50,7 +50,7 @@ def wait_for_models(server: Server, count: int, *, warnings: int = 0) -> dict[st
 
 
 def read_log(project: Path) -> Any:
-    from conveyor.serve.prediction_log import PredictionLog, default_log_root
+    from conveyor.stores.prediction_log import PredictionLog, default_log_root
 
     log = PredictionLog(default_log_root(project))
     try:

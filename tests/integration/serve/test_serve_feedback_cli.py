@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.serve.feedback import feedback_frame
-from conveyor.serve.prediction_log import PredictionLog, default_log_root
+from conveyor.stores.feedback import feedback_frame
+from conveyor.stores.prediction_log import PredictionLog, default_log_root
 from conveyor.stores.metadata import MetadataStore, default_metadata_url
 
 SRC = Path(__file__).resolve().parents[3] / "src"

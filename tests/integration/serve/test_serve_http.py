@@ -235,7 +235,7 @@ def test_hot_reload_switches_version_without_failures(project_copy: Path, start_
 
 
 def test_sigterm_flushes_every_prediction_to_the_log(project_copy: Path, start_server) -> None:
-    from conveyor.serve.prediction_log import PredictionLog, default_log_root
+    from conveyor.stores.prediction_log import PredictionLog, default_log_root
 
     server = start_server(project_copy)
     ids: list[str] = []

@@ -4,7 +4,7 @@ Revision ID: 0003_serving
 Revises: 0002_registry
 Create Date: 2026-11-28
 
-Types are spelled out here (not imported from ``serve/_feedback_tables``) so
+Types are spelled out here (not imported from ``stores/_feedback_tables``) so
 this file keeps describing the schema it created.
 """
 

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from conveyor.errors import DataError
-from conveyor.serve._feedback_tables import feedback as feedback_table
+from conveyor.stores._feedback_tables import feedback as feedback_table
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from conveyor.serve.prediction_log import PredictionLog
+    from conveyor.stores.prediction_log import PredictionLog
     from conveyor.stores.metadata import MetadataStore
 
 __all__ = ["ImportResult", "feedback_frame", "import_feedback", "record_feedback"]

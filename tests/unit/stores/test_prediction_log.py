@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conveyor.errors import DataError, StoreError
-from conveyor.serve.prediction_log import LOG_FORMAT_KEY, PredictionLog, default_log_root
+from conveyor.stores.prediction_log import LOG_FORMAT_KEY, PredictionLog, default_log_root
 
 T0 = datetime(2026, 11, 28, 10, 15, tzinfo=UTC)
 

@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from conveyor.errors import DataError
-from conveyor.serve import feedback as fb
-from conveyor.serve._feedback_tables import feedback as feedback_table
-from conveyor.serve.feedback import ImportResult, feedback_frame, import_feedback, record_feedback
-from conveyor.serve.prediction_log import PredictionLog
+from conveyor.stores import feedback as fb
+from conveyor.stores._feedback_tables import feedback as feedback_table
+from conveyor.stores.feedback import ImportResult, feedback_frame, import_feedback, record_feedback
+from conveyor.stores.prediction_log import PredictionLog
 from conveyor.stores.metadata import MetadataStore
 
 T0 = datetime(2026, 11, 28, 10, tzinfo=UTC)
