@@ -25,8 +25,8 @@ from conveyor.stores._feedback_tables import feedback as feedback_table
 if TYPE_CHECKING:
     import polars as pl
 
-    from conveyor.stores.prediction_log import PredictionLog
     from conveyor.stores.metadata import MetadataStore
+    from conveyor.stores.prediction_log import PredictionLog
 
 __all__ = ["ImportResult", "feedback_frame", "import_feedback", "record_feedback"]
 

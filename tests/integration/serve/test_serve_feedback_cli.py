@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conveyor.stores.feedback import feedback_frame
-from conveyor.stores.prediction_log import PredictionLog, default_log_root
 from conveyor.stores.metadata import MetadataStore, default_metadata_url
+from conveyor.stores.prediction_log import PredictionLog, default_log_root
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 CONFIG = """

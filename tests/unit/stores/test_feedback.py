@@ -16,8 +16,8 @@ from conveyor.errors import DataError
 from conveyor.stores import feedback as fb
 from conveyor.stores._feedback_tables import feedback as feedback_table
 from conveyor.stores.feedback import ImportResult, feedback_frame, import_feedback, record_feedback
-from conveyor.stores.prediction_log import PredictionLog
 from conveyor.stores.metadata import MetadataStore
+from conveyor.stores.prediction_log import PredictionLog
 
 T0 = datetime(2026, 11, 28, 10, tzinfo=UTC)
 
