@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from conveyor.config._monitoring import (
+    AgentConfig,
+    AlertsConfig,
+    MonitorConfig,
+    TriggerConfig,
+)
+from conveyor.config._section import Section
 
 __all__ = [
+    "AgentConfig",
+    "AlertsConfig",
     "CleanOp",
     "ConveyorConfig",
     "DataConfig",
@@ -20,21 +30,18 @@ __all__ = [
     "ExecutorConfig",
     "FeaturesConfig",
     "ModelSpec",
+    "MonitorConfig",
     "PaginationConfig",
     "PromotionConfig",
+    "Section",
     "ServeConfig",
     "SourceConfig",
     "SplitConfig",
     "StoresConfig",
+    "TriggerConfig",
     "TuneConfig",
     "ValidateConfig",
 ]
-
-
-class Section(BaseModel):
-    """Base of every config section: frozen, strict about unknown keys."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 # ---------------------------------------------------------------- data sources
@@ -609,6 +616,10 @@ class ConveyorConfig(Section):
     stores: StoresConfig = Field(default_factory=StoresConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    triggers: list[TriggerConfig] = Field(default_factory=list)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
     secrets: list[str] = Field(
         default_factory=list, description="Dotted key paths whose values are masked when shown."
     )
@@ -621,6 +632,10 @@ class ConveyorConfig(Section):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"model names must be unique; repeated: {sorted(dup)} (set 'name')")
+        triggers = [t.name for t in self.triggers]
+        dup = {n for n in triggers if triggers.count(n) > 1}
+        if dup:
+            raise ValueError(f"trigger names must be unique; repeated: {sorted(dup)}")
         return self
 
     @property
