@@ -20,7 +20,7 @@ Example ``conveyor.yaml`` fragment::
       - {name: nightly, schedule: "0 2 * * *", action: retrain}
     agent:
       interval: 1m
-      canary: {traffic: 0.1, min_requests: 200, min_duration: 10m}
+      canary: {min_requests: 200, min_duration: 10m}
 
 Durations are written ``<number><unit>`` with unit ``s``, ``m``, ``h``, ``d`` or
 ``w`` (``90s``, ``15m``, ``7d``) and validated with :func:`parse_duration`.
@@ -203,9 +203,12 @@ class TriggerConfig(Section):
 
 
 class AgentCanaryConfig(Section):
-    """How a retrained challenger is tried on live traffic before promotion."""
+    """How a retrained challenger is tried on live traffic before promotion.
 
-    traffic: float = Field(default=0.1, gt=0.0, le=1.0)
+    The traffic share is the server's ``serve.canary.traffic``: the agent sets
+    the ``serve.canary.alias`` on the new version and the server routes to it.
+    """
+
     min_requests: int = Field(default=200, ge=1)
     min_duration: Duration = "10m"
     max_duration: Duration = Field(
