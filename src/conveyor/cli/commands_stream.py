@@ -74,6 +74,13 @@ def stream_cmd(
             "--ack-wait", min=0.1, help="NATS: seconds before an unacked message is redelivered."
         ),
     ] = 30.0,
+    log_predictions: Annotated[
+        bool,
+        typer.Option(
+            "--log/--no-log",
+            help="Write every prediction to the project's prediction log (for monitoring).",
+        ),
+    ] = True,
     project_dir: Annotated[
         str | None,
         typer.Option("--project", "-C", help="Project directory (or its conveyor.yaml)."),
@@ -90,6 +97,7 @@ def stream_cmd(
     from pathlib import Path
 
     from conveyor.registry import fetch_bundle
+    from conveyor.stores.prediction_log import PredictionLog, default_log_root
 
     err = console(stderr=True)
     with open_project(project_dir) as project:
@@ -107,21 +115,27 @@ def stream_cmd(
                 consumer=consumer,
                 ack_wait=ack_wait,
             )
-            stats = asyncio.run(
-                _serve(
-                    transport,
-                    runtime,
-                    model=version.model_name,
-                    version=version.version,
-                    batch_size=batch_size,
-                    block_ms=block_ms,
-                    claim_idle_ms=claim_idle_ms,
-                    announce=lambda: err.print(
-                        f"streaming {input_name} ({backend.value}) with {version.ref} "
-                        f"[{runtime.engine}] -> {getattr(transport, 'output', '')}; ready"
-                    ),
+            plog = PredictionLog(default_log_root(project.root)) if log_predictions else None
+            try:
+                stats = asyncio.run(
+                    _serve(
+                        transport,
+                        runtime,
+                        model=version.model_name,
+                        version=version.version,
+                        batch_size=batch_size,
+                        block_ms=block_ms,
+                        claim_idle_ms=claim_idle_ms,
+                        prediction_log=plog,
+                        announce=lambda: err.print(
+                            f"streaming {input_name} ({backend.value}) with {version.ref} "
+                            f"[{runtime.engine}] -> {getattr(transport, 'output', '')}; ready"
+                        ),
+                    )
                 )
-            )
+            finally:
+                if plog is not None:
+                    plog.close()  # flushes every logged row
     err.print(
         f"stopped: {stats.read:,} message(s) read, {stats.scored:,} scored, "
         f"{stats.dead:,} dead-lettered"

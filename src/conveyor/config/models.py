@@ -534,6 +534,22 @@ class FallbackConfig(Section):
         return bool(self.constant or self.rules or self.previous_version)
 
 
+class BatchingConfig(Section):
+    """Micro-batching of concurrent ``/v1/predict`` requests (see docs/serving.md)."""
+
+    enabled: bool = True
+    max_wait_ms: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=1000.0,
+        description="Longest a request waits for others to share its batch; a lone request "
+        "on an idle server is scored at once.",
+    )
+    max_batch: int = Field(
+        default=64, ge=1, description="Most records per batch; larger requests are scored alone."
+    )
+
+
 class ServeConfig(Section):
     """How ``conveyor serve`` answers requests."""
 
@@ -554,6 +570,7 @@ class ServeConfig(Section):
         default=2.0, ge=0.0, description="How often the alias is polled; 0 turns hot reload off."
     )
     log_predictions: bool = True
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)
     canary: CanaryConfig | None = None
     shadow: ShadowConfig | None = None
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)

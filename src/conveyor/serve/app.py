@@ -47,7 +47,7 @@ from conveyor.serve.auth import KeyRing
 from conveyor.serve.fallback import FallbackPolicy
 from conveyor.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from conveyor.serve.model_holder import ModelHolder, ServedModel
-from conveyor.serve.predicting import predict_handler
+from conveyor.serve.predicting import close_batchers, predict_handler
 from conveyor.serve.routing import CanaryRouter
 
 if TYPE_CHECKING:
@@ -60,6 +60,33 @@ log = logging.getLogger("conveyor.serve")
 
 PROJECT_ENV = "CONVEYOR_SERVE_PROJECT"
 SERVE_MODEL_ENV = "CONVEYOR_SERVE_MODEL"
+
+
+class _ServeApp(FastAPI):
+    """FastAPI with a direct route for ``POST /v1/predict``.
+
+    The prediction endpoint takes the raw request and builds its own response,
+    so FastAPI's routing, dependency solving and exception middleware add
+    nothing to it but time (about a third of a request's cost here). This app
+    hands that one path straight to its handler; every other path, the
+    OpenAPI schema (which still documents ``/v1/predict``) and the lifespan go
+    through FastAPI as usual. The handler catches every exception itself.
+    """
+
+    fast_predict: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            self.fast_predict is not None
+            and scope["type"] == "http"
+            and scope["path"] == "/v1/predict"
+            and scope["method"] == "POST"
+        ):
+            scope["app"] = self
+            response = await self.fast_predict(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def default_model_ref(project: Project) -> str:
@@ -126,6 +153,7 @@ def create_app(
         try:
             yield
         finally:
+            await close_batchers(ctx)
             holder.close()
             if state["log"] is not None:
                 try:
@@ -133,7 +161,7 @@ def create_app(
                 except Exception as exc:  # shutting down: report, do not mask the exit
                     log.error("closing the prediction log failed: %s", exc)
 
-    app = FastAPI(title="Conveyor", version="1", lifespan=lifespan)
+    app = _ServeApp(title="Conveyor", version="1", lifespan=lifespan)
     app.state.holder = holder
     app.state.metrics = metrics
     app.state.serve_config = cfg
@@ -253,6 +281,8 @@ def create_app(
     @app.post("/v1/predict", openapi_extra=predict_openapi(None, cfg.max_batch))
     async def predict(request: Request) -> Response:
         return await guarded("predict", request, predicting)
+
+    app.fast_predict = predict
 
     @app.post("/v1/feedback", openapi_extra=feedback_openapi())
     async def feedback(request: Request) -> Response:

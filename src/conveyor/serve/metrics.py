@@ -59,6 +59,12 @@ class ServeMetrics:
             buckets=_BATCH_BUCKETS,
             registry=reg,
         )
+        self.microbatch_size = Histogram(
+            "conveyor_microbatch_size",
+            "Records scored together in one model call (concurrent requests micro-batched).",
+            buckets=_BATCH_BUCKETS,
+            registry=reg,
+        )
         self.predictions = Counter(
             "conveyor_predictions",
             "Records predicted, by model version.",

@@ -2,25 +2,40 @@
 
 Scoring one record costs nearly as much as scoring dozens (validation and
 ONNX have a fixed cost per call), so under concurrency the service gathers the
-requests that arrive within ``max_wait_ms`` (or until ``max_batch`` records)
-and scores them in ONE ``predict_fn`` call, run in a worker thread so the event
-loop keeps accepting requests. While a batch is being scored the next one
-gathers, so batches grow with load by themselves.
+requests that arrive together and scores them in ONE ``predict_fn`` call.
+
+When a batch is dispatched:
+
+- **Never later than** ``max_wait_ms`` after its first request was queued, and
+  at once when ``max_batch`` records are queued.
+- **Not waiting on silence:** the batcher gathers one event-loop turn at a
+  time and dispatches as soon as a turn brings no new request. A lone request
+  on an idle server is scored right away (no added latency at concurrency 1);
+  requests that arrive together (read from their sockets in the same turns)
+  share a batch.
+- While a batch is being scored in a worker thread the next one gathers, so
+  batches grow with load by themselves.
 
 Contract with the caller:
 
-- **Validate per caller before batching.** A batch mixes requests; an error
+- **Prepare per caller before batching.** A batch mixes requests; an error
   raised by ``predict_fn`` cannot say whose record broke it and is delivered
   to every caller of that batch. So bad input must be rejected before it joins
-  a batch: pass ``validate`` (e.g. :meth:`BundleRuntime.check_records`), which
-  runs in :meth:`MicroBatcher.submit` for that caller only; its exception
-  (e.g. ``InvalidRecords``) reaches that caller alone and nothing is queued.
-- ``predict_fn(records)`` returns one result per record, in order; each caller
+  a batch: ``prepare`` (e.g. validation into columns) runs in
+  :meth:`MicroBatcher.submit` for that caller only; its exception (e.g.
+  ``InvalidRecords``) reaches that caller alone and nothing is queued. What it
+  returns is what gets batched (``None`` means the records themselves).
+- ``combine(payloads)`` turns the queued payloads of one batch into the single
+  argument of ``predict_fn`` (default: the records concatenated).
+- ``predict_fn(batch)`` returns one result per record, in order; each caller
   gets exactly the slice for its own records.
 - An exception from ``predict_fn`` is raised to every caller of that batch
   (the same exception object, so the same type); other batches are unaffected.
 - A submission is never split: if it alone holds more than ``max_batch``
   records it is scored as a batch of its own.
+- ``inline=True`` calls ``predict_fn`` on the event loop itself: right for a
+  sub-millisecond engine (ONNX), where handing work to a thread costs more than
+  the work. Otherwise it runs in a worker thread so the loop keeps accepting.
 - :meth:`MicroBatcher.close` stops accepting work and waits until everything
   already submitted has been scored.
 """
@@ -35,10 +50,16 @@ from typing import Any
 
 from conveyor.errors import ConfigError, ServeError
 
-__all__ = ["MicroBatcher", "MicroBatcherStats"]
+__all__ = ["MicroBatcher", "MicroBatcherStats", "concat_records"]
 
-PredictFn = Callable[[list[dict[str, Any]]], Sequence[dict[str, Any]]]
-ValidateFn = Callable[[list[dict[str, Any]]], object]
+PredictFn = Callable[[Any], Sequence[dict[str, Any]]]
+PrepareFn = Callable[[list[dict[str, Any]]], Any]
+CombineFn = Callable[[list[Any]], Any]
+
+
+def concat_records(payloads: list[Any]) -> list[dict[str, Any]]:
+    """The default ``combine``: the queued record lists, concatenated in order."""
+    return [r for records in payloads for r in records]
 
 
 @dataclass
@@ -60,7 +81,8 @@ class MicroBatcherStats:
 
 @dataclass
 class _Job:
-    records: list[dict[str, Any]]
+    payload: Any
+    size: int
     future: asyncio.Future[list[dict[str, Any]]]
     enqueued: float
 
@@ -69,18 +91,25 @@ class MicroBatcher:
     """Gather concurrent :meth:`submit` calls into batched ``predict_fn`` calls.
 
     Args:
-        predict_fn: scores a list of records, returning one result per record
-            in order (e.g. ``BundleRuntime.predict_records``). Called from a
-            worker thread, one batch at a time.
+        predict_fn: scores one combined batch, returning one result per record
+            in order (e.g. ``BundleRuntime.predict_records``). One batch at a
+            time, in a worker thread unless ``inline``.
         max_wait_ms: the longest a submission waits for others to join its
-            batch (measured from when it was queued).
+            batch (measured from when it was queued); the wait ends earlier as
+            soon as an event-loop turn brings no new submission.
         max_batch: most records per ``predict_fn`` call (a larger single
             submission is scored alone).
-        validate: called in :meth:`submit` with the caller's records before
-            they are queued; whatever it raises goes to that caller only.
+        prepare: called in :meth:`submit` with the caller's records before
+            they are queued; whatever it raises goes to that caller only; what
+            it returns is queued (``None``: the records).
+        combine: the queued payloads of a batch -> the argument of
+            ``predict_fn`` (default :func:`concat_records`).
+        inline: call ``predict_fn`` on the event loop (for engines faster
+            than a thread hand-off).
+        on_batch: called with the number of records of each batch (metrics).
 
     Example:
-        >>> batcher = MicroBatcher(runtime.predict_records, validate=runtime.check_records)  # doctest: +SKIP
+        >>> batcher = MicroBatcher(runtime.predict_records, prepare=runtime.check_records)  # doctest: +SKIP
         >>> results = await batcher.submit([{"tenure": 3, ...}])  # doctest: +SKIP
         >>> await batcher.close()  # doctest: +SKIP
     """
@@ -91,7 +120,10 @@ class MicroBatcher:
         *,
         max_wait_ms: float = 2.0,
         max_batch: int = 64,
-        validate: ValidateFn | None = None,
+        prepare: PrepareFn | None = None,
+        combine: CombineFn = concat_records,
+        inline: bool = False,
+        on_batch: Callable[[int], object] | None = None,
     ) -> None:
         if not callable(predict_fn):
             raise ConfigError(
@@ -102,12 +134,14 @@ class MicroBatcher:
         if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
             raise ConfigError(f"MicroBatcher: max_batch must be an integer >= 1, got {max_batch!r}")
         self._predict_fn = predict_fn
-        self._validate = validate
+        self._prepare = prepare
+        self._combine = combine
+        self._inline = inline
+        self._on_batch = on_batch
         self._max_wait = max_wait_ms / 1000.0
         self._max_batch = max_batch
         self._pending: deque[_Job] = deque()
         self._pending_records = 0
-        self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._closing = False
         self.stats = MicroBatcherStats()
@@ -128,7 +162,7 @@ class MicroBatcher:
         Raises:
             ServeError: the batcher is closed, or ``predict_fn`` returned the
                 wrong number of results.
-            Exception: whatever ``validate`` raised (for these records only) or
+            Exception: whatever ``prepare`` raised (for these records only) or
                 ``predict_fn`` raised (for the whole batch).
         """
         if self._closing:
@@ -137,32 +171,28 @@ class MicroBatcher:
                 hint="the service is shutting down; retry on another instance",
             )
         records = list(records)
-        if self._validate is not None:
-            self._validate(records)
+        payload = self._prepare(records) if self._prepare is not None else None
         if not records:
             return []
         loop = asyncio.get_running_loop()
-        self._start(loop)
+        self._start(loop)  # the new worker first runs after this job is queued
         future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
-        self._pending.append(_Job(records, future, loop.time()))
+        job = _Job(records if payload is None else payload, len(records), future, loop.time())
+        self._pending.append(job)
         self._pending_records += len(records)
         self.stats.submissions += 1
-        assert self._wakeup is not None
-        self._wakeup.set()
         return await future
 
     async def close(self) -> None:
         """Stop accepting submissions and wait until every queued one is answered (idempotent)."""
         self._closing = True
-        if self._worker is None:
-            return
-        assert self._wakeup is not None
-        self._wakeup.set()
-        await asyncio.shield(self._worker)
+        if self._worker is not None and not self._worker.done():
+            await asyncio.shield(self._worker)
 
     # ------------------------------------------------------------ worker
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the worker if it is not running (it stops whenever the queue is empty)."""
         if self._worker is not None and not self._worker.done():
             if self._worker.get_loop() is not loop:
                 raise ServeError(
@@ -170,22 +200,13 @@ class MicroBatcher:
                     hint="create the batcher where it is used (e.g. in the app's lifespan)",
                 )
             return
-        self._wakeup = asyncio.Event()
         self._worker = loop.create_task(self._run(), name="conveyor-microbatcher")
 
     async def _run(self) -> None:
-        assert self._wakeup is not None
-        wakeup = self._wakeup
         loop = asyncio.get_running_loop()
         try:
-            while True:
-                if not self._pending:
-                    if self._closing:
-                        return
-                    wakeup.clear()
-                    await wakeup.wait()
-                    continue
-                await self._gather(wakeup, loop)
+            while self._pending:
+                await self._gather(loop)
                 batch = self._take()
                 if batch:
                     await self._score(batch)
@@ -193,18 +214,17 @@ class MicroBatcher:
             # Only reached with work left if the worker itself was cancelled.
             self._fail_pending(ServeError("the micro-batcher stopped before scoring this request"))
 
-    async def _gather(self, wakeup: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait until the batch is full, the oldest job waited max_wait, or closing."""
+    async def _gather(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Gather turn by turn until a turn adds nothing, the batch is full, max_wait or closing."""
         deadline = self._pending[0].enqueued + self._max_wait
         while self._pending_records < self._max_batch and not self._closing:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            if loop.time() >= deadline:
                 return
-            wakeup.clear()
-            try:
-                async with asyncio.timeout(remaining):
-                    await wakeup.wait()
-            except TimeoutError:
+            before = self.stats.submissions
+            # Two turns: a request read from its socket in this turn submits in the next.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            if self.stats.submissions == before:
                 return
 
     def _take(self) -> list[_Job]:
@@ -212,27 +232,32 @@ class MicroBatcher:
         size = 0
         while self._pending:
             job = self._pending[0]
-            if batch and size + len(job.records) > self._max_batch:
+            if batch and size + job.size > self._max_batch:
                 break
             self._pending.popleft()
-            self._pending_records -= len(job.records)
+            self._pending_records -= job.size
             if job.future.done():  # the caller went away (cancelled): do not score it
                 continue
             batch.append(job)
-            size += len(job.records)
+            size += job.size
         return batch
 
     async def _score(self, batch: list[_Job]) -> None:
-        records = [r for job in batch for r in job.records]
+        size = sum(job.size for job in batch)
         self.stats.batches += 1
-        self.stats.records += len(records)
-        self.stats.largest_batch = max(self.stats.largest_batch, len(records))
+        self.stats.records += size
+        self.stats.largest_batch = max(self.stats.largest_batch, size)
+        if self._on_batch is not None:
+            self._on_batch(size)
         try:
-            results = await asyncio.to_thread(self._predict_fn, records)
-            if len(results) != len(records):
+            combined = self._combine([job.payload for job in batch])
+            if self._inline:
+                results = self._predict_fn(combined)
+            else:
+                results = await asyncio.to_thread(self._predict_fn, combined)
+            if len(results) != size:
                 raise ServeError(
-                    f"micro-batcher: predict_fn returned {len(results)} results for "
-                    f"{len(records)} records",
+                    f"micro-batcher: predict_fn returned {len(results)} results for {size} records",
                     hint="predict_fn must return one result per record, in order",
                 )
         except Exception as exc:
@@ -243,7 +268,7 @@ class MicroBatcher:
             raise
         start = 0
         for job in batch:
-            end = start + len(job.records)
+            end = start + job.size
             if not job.future.done():
                 job.future.set_result(list(results[start:end]))
             start = end

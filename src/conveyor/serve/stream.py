@@ -8,6 +8,11 @@ another consumer takes them over (Redis: ``XAUTOCLAIM``; NATS JetStream:
 redelivery after ``ack_wait``). A message may therefore be scored twice; the
 result carries the source ``id`` so readers can de-duplicate.
 
+Every result carries a ``prediction_id`` and, when a prediction log is given,
+is logged like an HTTP prediction (``status`` ``"stream"``), so monitoring and
+feedback (``POST /v1/feedback`` or ``conveyor feedback import``) cover stream
+traffic too.
+
 Each message body is one JSON object (a record). A body that is not JSON, not
 an object, fails the model's signature, or makes the model raise goes to the
 dead-letter output with the reason; the other records of the batch are scored.
@@ -19,8 +24,10 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from conveyor.bundle.runtime import InvalidRecords
@@ -29,6 +36,7 @@ if TYPE_CHECKING:
     import threading
 
     from conveyor.bundle.runtime import BundleRuntime
+    from conveyor.stores.prediction_log import PredictionLog
 
 __all__ = ["BatchReport", "Message", "StreamBackend", "StreamStats", "run_stream", "score_batch"]
 
@@ -170,6 +178,7 @@ async def _process(
     *,
     model: str,
     version: int | None,
+    prediction_log: PredictionLog | None = None,
 ) -> tuple[int, int]:
     dead: list[tuple[str, bytes, str]] = []
     good: list[tuple[Message, dict[str, Any]]] = []
@@ -180,18 +189,45 @@ async def _process(
         else:
             good.append((message, record))
     # Scoring is CPU-bound: keep the event loop (and the backend's pings) alive.
+    started = time.perf_counter()
     outcomes = await asyncio.to_thread(score_batch, runtime, [r for _, r in good])
+    latency_ms = (time.perf_counter() - started) * 1000.0 / max(len(good), 1)
     results: list[tuple[str, bytes]] = []
-    for (message, _), outcome in zip(good, outcomes, strict=True):
+    logged: list[dict[str, Any]] = []
+    names = runtime.signature.input_names if prediction_log is not None else ()
+    now = datetime.now(UTC)
+    for (message, record), outcome in zip(good, outcomes, strict=True):
         if isinstance(outcome, str):
             dead.append((message.id, message.data, outcome))
             continue
-        body = {"id": message.id, **outcome, "model": model, "version": version}
+        pid = uuid.uuid4().hex
+        body = {"id": message.id, "prediction_id": pid, **outcome, "model": model,
+                "version": version}  # fmt: skip
         results.append((message.id, json.dumps(body).encode()))
+        if prediction_log is not None and version is not None:
+            logged.append(
+                {
+                    "prediction_id": pid,
+                    "model": model,
+                    "version": version,
+                    "ts": now,
+                    "inputs": {n: record.get(n) for n in names},
+                    "prediction": outcome.get("label", outcome.get("value")),
+                    "probabilities": outcome.get("probabilities"),
+                    "latency_ms": latency_ms,
+                    "fallback": False,
+                    "status": "stream",
+                }
+            )
     if results:
         await backend.publish_results(results)
     if dead:
         await backend.dead_letter(dead)
+    if logged:
+        try:
+            prediction_log.append(logged)  # type: ignore[union-attr]
+        except Exception as exc:  # results are written; a lost log row must not redeliver them
+            log.error("prediction log: %d stream prediction(s) not logged: %s", len(logged), exc)
     # Only now is every message accounted for: a crash before this line redelivers.
     await backend.ack([m.id for m in messages])
     return len(results), len(dead)
@@ -209,6 +245,7 @@ async def run_stream(
     stop: threading.Event | asyncio.Event | None = None,
     on_batch: Callable[[BatchReport], None] | None = None,
     max_messages: int | None = None,
+    prediction_log: PredictionLog | None = None,
 ) -> StreamStats:
     """Score messages from ``backend`` until ``stop`` is set.
 
@@ -225,6 +262,8 @@ async def run_stream(
         stop: set it to finish the current batch, acknowledge it and return.
         on_batch: called after each batch is acknowledged.
         max_messages: return once this many messages were handled (for tests).
+        prediction_log: log every scored record here (status ``"stream"``); the
+            caller closes it (which flushes).
 
     Returns:
         Totals of what was read, scored and dead-lettered.
@@ -249,7 +288,9 @@ async def run_stream(
         if not messages:
             continue
         started = time.perf_counter()
-        scored, dead = await _process(backend, runtime, messages, model=model, version=version)
+        scored, dead = await _process(
+            backend, runtime, messages, model=model, version=version, prediction_log=prediction_log
+        )
         stats.read += len(messages)
         stats.scored += scored
         stats.dead += dead

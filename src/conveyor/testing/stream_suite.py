@@ -19,6 +19,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from conveyor.bundle import FieldError
@@ -59,6 +60,7 @@ class ToyRuntime:
     """
 
     engine = "python"
+    signature = SimpleNamespace(input_names=("x",))
 
     def validate(self, records: Sequence[dict[str, Any]]) -> tuple[dict, list[FieldError]]:
         errors = [
@@ -173,7 +175,9 @@ async def check_run_stream_routes_every_message(h: StreamHarness) -> None:
     assert stats.read >= 7 and stats.scored >= 3 and stats.dead >= 4, stats
     results = {r["id"]: r for r in await h.results()}
     assert set(results) == {ids[0], ids[1], ids[6]}, results
-    assert results[ids[0]] == {"id": ids[0], "label": "odd", "model": "toy", "version": 1}
+    first = dict(results[ids[0]])
+    assert len(first.pop("prediction_id")) == 32  # a fresh uuid4 hex per result
+    assert first == {"id": ids[0], "label": "odd", "model": "toy", "version": 1}
     dead = dict(await h.dead())
     assert set(dead) == {ids[2], ids[3], ids[4], ids[5]}, dead
     assert "not JSON" in dead[ids[2]]

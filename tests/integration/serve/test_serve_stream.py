@@ -190,6 +190,66 @@ def test_nothing_is_acked_when_the_output_write_fails() -> None:
     assert backend.acked == []
 
 
+class _MemoryBackend:
+    """Serves a fixed list of messages once and keeps what was written."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.todo = [Message(str(i), b) for i, b in enumerate(bodies)]
+        self.results: list[dict[str, Any]] = []
+        self.dead: list[str] = []
+        self.acked: list[str] = []
+
+    async def read(self, max_messages: int, block_ms: int) -> list[Message]:
+        batch, self.todo = self.todo[:max_messages], self.todo[max_messages:]
+        return batch
+
+    async def publish_results(self, results: Any) -> None:
+        self.results += [json.loads(body) for _, body in results]
+
+    async def dead_letter(self, failed: Any) -> None:
+        self.dead += [source for source, _, _ in failed]
+
+    async def ack(self, ids: Sequence[str]) -> None:
+        self.acked += ids
+
+    async def reclaim_pending(self, min_idle_ms: int) -> list[Message]:
+        return []
+
+    async def close(self) -> None:
+        pass
+
+
+def test_stream_predictions_are_logged_with_the_result_prediction_id(tmp_path: Path) -> None:
+    from conveyor.stores.prediction_log import PredictionLog
+
+    bodies = [json.dumps({"x": i}).encode() for i in range(20)] + [b"{bad", b'{"x": "a"}']
+    backend = _MemoryBackend(bodies)
+    plog = PredictionLog(tmp_path / "log")
+    stats = asyncio.run(
+        run_stream(
+            backend,  # type: ignore[arg-type]
+            ToyRuntime(),  # type: ignore[arg-type]
+            model="toy",
+            version=3,
+            batch_size=7,
+            block_ms=10,
+            max_messages=len(bodies),
+            prediction_log=plog,
+        )
+    )
+    plog.close()
+    assert (stats.scored, stats.dead) == (19, 3)  # x=13 is a poison record
+    frame = plog.scan(model="toy").collect()
+    assert sorted(frame["prediction_id"].to_list()) == sorted(
+        r["prediction_id"] for r in backend.results
+    )
+    assert set(frame["status"].to_list()) == {"stream"} and set(frame["version"].to_list()) == {3}
+    by_id = {r["prediction_id"]: r for r in backend.results}
+    for row in frame.iter_rows(named=True):
+        assert row["prediction"] == by_id[row["prediction_id"]]["label"]
+        assert row["prediction"] == ("odd" if row["x"] % 2 else "even")
+
+
 def test_run_stream_rejects_bad_sizes() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         asyncio.run(run_stream(_FailingBackend(), ToyRuntime(), batch_size=0))  # type: ignore[arg-type]

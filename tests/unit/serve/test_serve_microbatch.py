@@ -92,19 +92,84 @@ def test_a_full_batch_does_not_wait_for_the_timeout() -> None:
     assert [len(c) for c in predict.calls] == [4]
 
 
-def test_a_lone_submission_waits_at_most_max_wait() -> None:
+def test_a_lone_submission_is_scored_at_once_not_after_max_wait() -> None:
     predict = Recorder()
 
     async def main() -> float:
-        batcher = MicroBatcher(predict, max_wait_ms=30, max_batch=64)
+        batcher = MicroBatcher(predict, max_wait_ms=2000, max_batch=64)
         start = time.perf_counter()
         assert await batcher.submit([{"id": 1}]) == [{"id": 1, "double": 2}]
         elapsed = time.perf_counter() - start
         await batcher.close()
         return elapsed
 
-    elapsed = _run(main())
-    assert 0.025 <= elapsed < 0.5
+    assert _run(main()) < 0.5  # nothing else arrives, so it does not wait the 2 s
+
+
+def test_gathering_goes_on_while_requests_keep_arriving_up_to_max_wait() -> None:
+    predict = Recorder()
+
+    async def main() -> None:
+        batcher = MicroBatcher(predict, max_wait_ms=2000, max_batch=64)
+
+        async def trickle() -> list[Any]:
+            # one new submission every loop turn: the batch keeps gathering
+            tasks = []
+            for i in range(10):
+                tasks.append(asyncio.ensure_future(batcher.submit([{"id": i}])))
+                await asyncio.sleep(0)
+            return await asyncio.gather(*tasks)
+
+        out = await trickle()
+        assert [o[0]["id"] for o in out] == list(range(10))
+        await batcher.close()
+
+    _run(main())
+    assert len(predict.calls) < 10
+
+
+def test_a_trickle_is_cut_at_max_wait() -> None:
+    predict = Recorder()
+
+    async def main() -> None:
+        batcher = MicroBatcher(predict, max_wait_ms=5, max_batch=10_000)
+        tasks = []
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.1:  # a new caller every turn for 100 ms
+            tasks.append(asyncio.ensure_future(batcher.submit([{"id": len(tasks)}])))
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+        await batcher.close()
+
+    _run(main())
+    assert len(predict.calls) >= 5  # batches were cut every ~5 ms, not one 100 ms batch
+
+
+def test_prepare_and_combine_batch_prepared_payloads_inline_on_the_loop() -> None:
+    calls: list[dict[str, list[int]]] = []
+    threads: set[int] = set()
+
+    def prepare(records: list[dict[str, Any]]) -> dict[str, list[int]]:
+        return {"id": [r["id"] for r in records]}
+
+    def combine(payloads: list[dict[str, list[int]]]) -> dict[str, list[int]]:
+        return {"id": [i for p in payloads for i in p["id"]]}
+
+    def predict(columns: dict[str, list[int]]) -> list[dict[str, int]]:
+        calls.append(columns)
+        threads.add(threading.get_ident())
+        return [{"id": i} for i in columns["id"]]
+
+    async def main() -> list[Any]:
+        batcher = MicroBatcher(predict, prepare=prepare, combine=combine, inline=True)
+        out = await asyncio.gather(*(batcher.submit([{"id": i}, {"id": -i}]) for i in range(5)))
+        await batcher.close()
+        return out
+
+    out = _run(main())
+    assert out == [[{"id": i}, {"id": -i}] for i in range(5)]
+    assert threads == {threading.get_ident()}  # inline: scored on the event loop's thread
+    assert sum(len(c["id"]) for c in calls) == 10 and len(calls) < 5
 
 
 def test_submissions_further_apart_than_max_wait_are_separate_batches() -> None:
@@ -139,7 +204,7 @@ def test_an_exception_reaches_every_caller_of_that_batch_only() -> None:
     assert out[3] == [{"id": 4, "double": 8}]
 
 
-def test_validate_rejects_only_its_own_caller() -> None:
+def test_prepare_rejects_only_its_own_caller() -> None:
     predict = Recorder()
 
     def validate(records: list[dict[str, Any]]) -> None:
@@ -147,7 +212,7 @@ def test_validate_rejects_only_its_own_caller() -> None:
             raise SchemaError("record 0: field 'id' is missing")
 
     async def main() -> list[Any]:
-        batcher = MicroBatcher(predict, max_wait_ms=20, validate=validate)
+        batcher = MicroBatcher(predict, max_wait_ms=20, prepare=validate)
         out = await asyncio.gather(
             batcher.submit([{"id": 1}]),
             batcher.submit([{"name": "no id"}]),
