@@ -42,7 +42,13 @@ def serve_cmd(
 
     import uvicorn
 
-    from conveyor.serve.app import PROJECT_ENV, SERVE_MODEL_ENV, create_app, default_model_ref
+    from conveyor.serve.app import (
+        ADDRESS_ENV,
+        PROJECT_ENV,
+        SERVE_MODEL_ENV,
+        create_app,
+        default_model_ref,
+    )
     from conveyor.serve.auth import KeyRing, check_bind
 
     project = open_project(project_dir)
@@ -74,6 +80,7 @@ def serve_cmd(
         "timeout_graceful_shutdown": 10,
         **loops,
     }
+    os.environ[ADDRESS_ENV] = f"http://{cfg.host}:{cfg.port}"
     if cfg.workers == 1:
         uvicorn.run(create_app(project, serve_config=cfg), **common)
         return

@@ -570,6 +570,11 @@ class ServeConfig(Section):
         default=2.0, ge=0.0, description="How often the alias is polled; 0 turns hot reload off."
     )
     log_predictions: bool = True
+    heartbeat_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="How often the server reports itself in the store's deployments; 0: never.",
+    )
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     canary: CanaryConfig | None = None
     shadow: ShadowConfig | None = None

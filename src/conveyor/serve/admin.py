@@ -116,7 +116,7 @@ def install_admin(app: FastAPI, ctx: ServeContext, guarded: Guard) -> None:
         return await _move(ctx, lambda: registry.rollback(name, reason=reason, actor=actor_of(key)))
 
     async def canary_handler(request: Request, served: ServedModel | None) -> Response:
-        authorize(request, ctx.keys, "admin")
+        key = authorize(request, ctx.keys, "admin")
         data = await _body(ctx, request)
         traffic = data.get("traffic")
         if (
@@ -133,6 +133,15 @@ def install_admin(app: FastAPI, ctx: ServeContext, guarded: Guard) -> None:
             )
         if ctx.router is None:
             raise HTTPProblem(409, "canary routing is off: set serve.canary in conveyor.yaml")
+        from conveyor.stores.deployments import set_canary_traffic
+
+        # The fleet setting: every server of this model follows it within one heartbeat.
+        name = model_name(served)
+        await run_in_threadpool(
+            lambda: set_canary_traffic(
+                ctx.project.metadata, name, float(traffic), actor=actor_of(key)
+            )
+        )
         ctx.router.traffic = float(traffic)
         ctx.metrics.canary_traffic.set(ctx.router.traffic)
         return json_response({"traffic": ctx.router.traffic, "served": _served(ctx)})

@@ -45,6 +45,7 @@ from conveyor.serve._openapi import feedback_openapi, install_openapi, predict_o
 from conveyor.serve.admin import install_admin
 from conveyor.serve.auth import KeyRing
 from conveyor.serve.fallback import FallbackPolicy
+from conveyor.serve.heartbeat import HeartbeatReporter
 from conveyor.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from conveyor.serve.model_holder import ModelHolder, ServedModel
 from conveyor.serve.predicting import close_batchers, predict_handler
@@ -54,11 +55,19 @@ if TYPE_CHECKING:
     from conveyor.config.models import ServeConfig
     from conveyor.project import Project
 
-__all__ = ["PROJECT_ENV", "SERVE_MODEL_ENV", "app_from_env", "create_app", "default_model_ref"]
+__all__ = [
+    "ADDRESS_ENV",
+    "PROJECT_ENV",
+    "SERVE_MODEL_ENV",
+    "app_from_env",
+    "create_app",
+    "default_model_ref",
+]
 
 log = logging.getLogger("conveyor.serve")
 
 PROJECT_ENV = "CONVEYOR_SERVE_PROJECT"
+ADDRESS_ENV = "CONVEYOR_SERVE_ADDRESS"
 SERVE_MODEL_ENV = "CONVEYOR_SERVE_MODEL"
 
 
@@ -100,6 +109,7 @@ def create_app(
     *,
     serve_config: ServeConfig | None = None,
     api_keys: Mapping[str, str] | None = None,
+    address: str | None = None,
 ) -> FastAPI:
     """The FastAPI app serving ``serve_config.model`` of ``project``.
 
@@ -108,6 +118,8 @@ def create_app(
         serve_config: serving options; default ``project.config.serve``.
         api_keys: ``{name: "key:scope1+scope2"}``; default: parsed from the
             ``CONVEYOR_API_KEYS`` environment variable. No keys: every endpoint is open.
+        address: where clients reach this server, reported in the heartbeat
+            (default: the ``CONVEYOR_SERVE_ADDRESS`` environment variable).
 
     The model is loaded (and the alias polled) by a background thread started
     when the app starts; ``/ready`` answers 503 until the first load succeeds.
@@ -142,6 +154,14 @@ def create_app(
         router=router,
     )
     state = ctx.state
+    heartbeat = (
+        HeartbeatReporter(
+            ctx, address=address or os.environ.get(ADDRESS_ENV), interval_s=cfg.heartbeat_s
+        )
+        if cfg.heartbeat_s > 0
+        else None
+    )
+    state["heartbeat"] = heartbeat
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -150,11 +170,15 @@ def create_app(
 
             state["log"] = PredictionLog(default_log_root(project.root))
         holder.start()
+        if heartbeat is not None:
+            heartbeat.start()
         try:
             yield
         finally:
             await close_batchers(ctx)
             holder.close()
+            if heartbeat is not None:
+                heartbeat.close()
             if state["log"] is not None:
                 try:
                     state["log"].close()
@@ -172,7 +196,10 @@ def create_app(
     def finish(endpoint: str, served: ServedModel | None, status: int, started: float) -> None:
         model, version = (served.name, str(served.number)) if served else ("", "")
         metrics.requests.labels(endpoint, model, version, str(status)).inc()
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        metrics.latency.labels(endpoint).observe(elapsed)
+        if heartbeat is not None and endpoint == "predict":
+            heartbeat.window.record(status, elapsed)
 
     async def guarded(endpoint: str, request: Request, handler: Any) -> Response:
         started = time.perf_counter()

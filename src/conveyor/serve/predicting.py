@@ -260,10 +260,16 @@ async def predict_handler(
                 **out,
                 "fallback": "fallback_reason" in out,
             }
+    fell_back = 0
     for a in answers:
         metrics.predictions.labels(a["model"], str(a["version"])).inc()
         if a["fallback"]:
+            fell_back += 1
             metrics.fallbacks.labels(a["fallback_reason"]).inc()
+    heartbeat = ctx.state.get("heartbeat")
+    if heartbeat is not None:
+        heartbeat.window.records += len(answers)
+        heartbeat.window.fallbacks += fell_back
     if ctx.state["log"] is not None:
         _log_rows(ctx, records, answers, owner)
     background = None

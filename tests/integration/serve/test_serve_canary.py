@@ -244,3 +244,55 @@ def test_bad_fallback_rule_stops_serve_naming_it(project_copy: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "serve.fallback.rules[1].when" in done.stderr
+
+
+def test_heartbeat_reports_the_server_and_follows_the_fleet_canary_share(
+    project_copy: Path, start_server
+) -> None:
+    from conveyor import Project
+    from conveyor.stores.deployments import list_deployments, set_canary_traffic
+
+    configure(project_copy, "  canary: {alias: challenger, traffic: 0.0}\n  heartbeat_s: 0.3\n")
+    server = start_server(project_copy)
+    wait_for_models(server, 2)
+    with Project(project_copy) as project:
+        store = project.metadata
+        deadline = time.monotonic() + 20
+        seen: dict[str, Any] = {}
+        with server.client() as client:
+            while not seen.get("requests"):
+                assert time.monotonic() < deadline, "no heartbeat with traffic"
+                for _ in range(10):
+                    assert client.post("/v1/predict", json=RECORD).json()["version"] == 1
+                rows = [
+                    d for d in list_deployments(store, model="churn") if d.address == server.url
+                ]
+                if rows:
+                    row = rows[0]
+                    assert (row.champion_version, row.challenger_version) == (1, 2)
+                    assert row.canary_traffic == 0.0 and row.model_ref == "churn@champion"
+                    seen = row.stats
+                time.sleep(0.2)
+        assert seen["request_rate"] > 0 and seen["latency_p99_ms"] > 0
+        assert seen["error_rate"] == 0.0 and seen["fallback_rate"] == 0.0
+
+        # A share set in the store (the dashboard, another worker) reaches the server.
+        set_canary_traffic(store, "churn", 1.0, actor="test")
+        body = {}
+        while body.get("canary_traffic") != 1.0:
+            assert time.monotonic() < deadline + 10, body
+            body = httpx.get(server.url + "/v1/models", timeout=10).json()
+            time.sleep(0.1)
+        with server.client() as client:
+            answers = client.post("/v1/predict", json=[RECORD] * 10).json()
+            assert {a["version"] for a in answers} == {2}
+            # and the admin API sets the fleet share, not just this process's
+            assert client.post("/v1/admin/canary", json={"traffic": 0.0}).status_code == 200
+        from conveyor.stores.deployments import canary_traffic
+
+        assert canary_traffic(store, "churn") == 0.0
+        assert server.stop() in (0, -signal.SIGTERM)
+        stopped = [
+            d for d in list_deployments(store, include_stopped=True) if d.address == server.url
+        ]
+        assert [d.status for d in stopped] == ["stopped"]
