@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -26,11 +28,15 @@ def cross_validate_scores(
     metrics: Sequence[str],
     positive_class: Any = None,
     threshold: float | None = None,
+    n_jobs: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Fit a clone of ``pipeline`` on each of ``folds`` folds and score the held-out part.
 
     Classification uses ``StratifiedKFold``, regression ``KFold``, both
     shuffled with ``seed``. Binary labels use ``threshold`` (default 0.5).
+    Folds are fitted on ``n_jobs`` threads (default: one per CPU, at most one
+    per fold); estimators release the GIL while they fit, and each fold's
+    result is the same whatever the number of threads.
 
     Returns:
         ``{metric: {"mean": m, "std": s, "folds": [v1, v2, …]}}``; ``std`` is
@@ -70,8 +76,7 @@ def cross_validate_scores(
             )
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
 
-    per_fold: dict[str, list[float | None]] = {m: [] for m in metrics}
-    for fold, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(y_arr)), y_arr)):
+    def run_fold(fold: int, train_idx: np.ndarray, test_idx: np.ndarray) -> Any:
         try:
             model = clone(pipeline).fit(take_rows(X, train_idx), take_rows(y, train_idx))
         except Exception as exc:
@@ -81,7 +86,7 @@ def cross_validate_scores(
             ) from exc
         X_te, y_te = take_rows(X, test_idx), take_rows(y, test_idx)
         if task != "regression" and hasattr(model, "predict_proba"):
-            scores = compute_metrics(
+            return compute_metrics(
                 task,
                 y_te,
                 y_proba=model.predict_proba(X_te),
@@ -89,16 +94,23 @@ def cross_validate_scores(
                 positive_class=positive_class,
                 threshold=threshold,
             )
-        else:
-            scores = compute_metrics(
-                task,
-                y_te,
-                y_pred=model.predict(X_te),
-                classes=getattr(model, "classes_", None),
-                positive_class=positive_class,
-            )
-        for m in metrics:
-            per_fold[m].append(scores.get(m))
+        return compute_metrics(
+            task,
+            y_te,
+            y_pred=model.predict(X_te),
+            classes=getattr(model, "classes_", None),
+            positive_class=positive_class,
+        )
+
+    splits = list(splitter.split(np.zeros(len(y_arr)), y_arr))
+    workers = max(1, min(n_jobs or os.cpu_count() or 1, len(splits)))
+    if workers == 1:
+        fold_scores = [run_fold(i, tr, te) for i, (tr, te) in enumerate(splits)]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conveyor-cv") as pool:
+            futures = [pool.submit(run_fold, i, tr, te) for i, (tr, te) in enumerate(splits)]
+            fold_scores = [f.result() for f in futures]  # the first failing fold raises
+    per_fold: dict[str, list[float | None]] = {m: [s.get(m) for s in fold_scores] for m in metrics}
 
     out: dict[str, dict[str, Any]] = {}
     for m, values in per_fold.items():

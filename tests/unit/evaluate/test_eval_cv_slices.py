@@ -27,6 +27,11 @@ def test_cross_validation_mean_and_std(binary_split) -> None:
         metrics=["roc_auc", "accuracy"], positive_class="yes",
     )  # fmt: skip
     assert again == cv  # seeded, and a fitted pipeline is cloned, not reused
+    one_thread = cross_validate_scores(
+        s.pipeline, s.X_train, s.y_train, task="binary", folds=3, seed=0,
+        metrics=["roc_auc", "accuracy"], positive_class="yes", n_jobs=1,
+    )  # fmt: skip
+    assert one_thread == cv  # folds on threads give the very same scores, in fold order
 
 
 def test_cross_validation_regression(regression_split) -> None:
