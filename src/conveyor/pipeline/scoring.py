@@ -1,4 +1,9 @@
-"""In-process scoring of a file with a registered model version (``conveyor predict``)."""
+"""In-process scoring of a file with a registered model version (``conveyor predict``).
+
+:func:`prediction_columns` is the one place a frame of model inputs becomes
+the ``prediction`` / ``proba_<class>`` output columns; ``conveyor predict``
+and the batch scorer (``conveyor score``) both use it.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,19 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from conveyor.errors import ConfigError, SchemaError
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+    from conveyor.bundle import LoadedBundle
     from conveyor.registry import ModelVersion
     from conveyor.stores.artifacts import ArtifactStore
 
-__all__ = ["predict_file"]
+__all__ = ["predict_file", "prediction_columns"]
 
 
 def predict_file(
@@ -29,8 +40,6 @@ def predict_file(
     The output keeps the input columns and adds ``prediction`` and, for
     classifiers, ``proba_<class>`` per class. Returns a small summary.
     """
-    import polars as pl
-
     from conveyor.data.sources import read_table_file
     from conveyor.registry import fetch_bundle
 
@@ -50,14 +59,7 @@ def predict_file(
                 f"the file has: {', '.join(frame.columns)}"
             )
         X = frame.select(names).to_pandas()
-        predictions = loaded.predict(X)
-        out = frame.with_columns(pl.Series("prediction", list(predictions)))
-        classes = loaded.signature.classes
-        if classes:
-            proba = loaded.predict_proba(X)
-            out = out.with_columns(
-                [pl.Series(f"proba_{c}", proba[:, i].astype(float)) for i, c in enumerate(classes)]
-            )
+        out = frame.with_columns(prediction_columns(loaded, X))
         engine = "python"
     tmp_out = output_path.with_name(f".{output_path.name}.tmp-{os.getpid()}")
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,3 +70,35 @@ def predict_file(
     os.replace(tmp_out, output_path)
     del id_column  # kept as a column of the input; named for a future keyed output
     return {"rows": out.height, "model": version.ref, "engine": engine, "output": str(output_path)}
+
+
+def prediction_columns(bundle: LoadedBundle, X: pd.DataFrame) -> list[pl.Series]:
+    """``prediction`` and, for classifiers, ``proba_<class>`` per class, for the rows of ``X``.
+
+    The pipeline runs once: a binary label is the bundle's decision rule (the
+    threshold on P(positive), as in :meth:`LoadedBundle.predict`) applied to
+    the probabilities just computed. Multiclass labels come from the
+    pipeline's ``predict``, regression values are in ``prediction`` alone.
+
+    Example:
+        >>> [s.name for s in prediction_columns(bundle, X)]  # doctest: +SKIP
+        ['prediction', 'proba_No', 'proba_Yes']
+    """
+    import polars as pl
+
+    sig = bundle.signature
+    classes = sig.classes or []
+    if not classes:
+        return [pl.Series("prediction", np.asarray(bundle.predict(X)))]
+    proba = np.asarray(bundle.predict_proba(X), dtype=np.float64)
+    if sig.task == "binary" and len(classes) == 2:
+        labels = np.asarray(classes)
+        pos = classes.index(sig.positive_class) if sig.positive_class in classes else 1
+        threshold = 0.5 if sig.threshold is None else sig.threshold
+        label = np.where(proba[:, pos] >= threshold, labels[pos], labels[1 - pos])
+    else:
+        label = np.asarray(bundle.predict(X))
+    return [
+        pl.Series("prediction", label),
+        *(pl.Series(f"proba_{c}", proba[:, i], pl.Float64) for i, c in enumerate(classes)),
+    ]

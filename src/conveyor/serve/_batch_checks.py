@@ -26,8 +26,13 @@ if TYPE_CHECKING:
 
 __all__ = ["check_chunk"]
 
-# Text that both Polars (with one of _ISO_FORMATS) and datetime.fromisoformat read the same way.
-_ISO_TEXT = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)?$"
+# Text that both Polars (with one of _ISO_FORMATS) and datetime.fromisoformat read the same
+# way. Polars alone would take year 0000 and a leap second (:60, rolled over to the next
+# minute) that Python refuses; invalid days (02-30) fail in both.
+_ISO_TEXT = (
+    r"^(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}"
+    r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?)?$"
+)
 _ISO_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d")
 _TRUTHY = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
 
@@ -78,27 +83,30 @@ def _typed_column(
     """A number, integer, boolean or string column typed; (typed, mask of values that failed)."""
     import polars as pl
 
-    if f.type in ("number", "integer"):
+    if raw.dtype.is_nested() or raw.dtype == pl.Object:
+        # Lists and structs (JSON arrays/objects, nested Parquet) are never a scalar field.
+        typed = pl.repeat(None, raw.len(), dtype=pl.Float64, eager=True)
+        typed = typed.cast(pl.String) if f.type == "string" else typed
+        bad = raw.is_not_null()
+    elif f.type in ("number", "integer"):
         typed = _to_float(raw)
         bad = raw.is_not_null() & typed.is_null()
         if f.type == "integer":
             frac = typed.is_not_null() & typed.is_finite() & (typed.round(0) != typed)
             bad = bad | frac.fill_null(False)
-        target: Any = pl.Int64 if f.type == "integer" else pl.Float64
     elif f.type == "boolean":
         typed = _to_bool(raw)
         bad = raw.is_not_null() & typed.is_null()
-        target = pl.Boolean
     else:
         typed = raw.cast(pl.String)
         bad = pl.repeat(False, raw.len(), dtype=pl.Boolean, eager=True)
-        target = pl.String
     bad_rows = bad.arg_true()
     if len(bad_rows):
         for i, value in zip(bad_rows.to_list(), raw.gather(bad_rows).to_list()):
             _add(reasons, i, f"field {f.name!r}: expected {f.type}, got {value!r}")
         typed = typed.scatter(bad_rows, None)
-    return typed.cast(target, strict=False), bad
+    target = {"number": pl.Float64, "integer": pl.Int64, "boolean": pl.Boolean}.get(f.type)
+    return typed.cast(target or pl.String, strict=False), bad
 
 
 def _to_float(raw: pl.Series) -> pl.Series:

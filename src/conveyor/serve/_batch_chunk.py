@@ -9,6 +9,7 @@ chunk (:func:`conveyor.pipeline.scoring.prediction_columns`, shared with
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -57,13 +58,11 @@ def process_chunk(
     typed, reasons = check_chunk(chunk, sig, validator)
     bad_rows = sorted(reasons)
     first = index * chunk_rows
-    rejected = (
-        chunk[bad_rows]
-        .select(pl.all().cast(pl.String))
-        .with_columns(
-            pl.Series("__row", [first + i for i in bad_rows], dtype=pl.Int64),
-            pl.Series("__reason", [reasons[i] for i in bad_rows], dtype=pl.String),
-        )
+    rejected = pl.DataFrame(
+        [_as_text(column) for column in chunk[bad_rows].iter_columns()]
+    ).with_columns(
+        pl.Series("__row", [first + i for i in bad_rows], dtype=pl.Int64),
+        pl.Series("__reason", [reasons[i] for i in bad_rows], dtype=pl.String),
     )
     good = chunk
     if bad_rows:
@@ -77,6 +76,16 @@ def process_chunk(
         predicted = [pl.Series("prediction", [], dtype=pl.Null)]
         predicted += [pl.Series(f"proba_{c}", [], pl.Float64) for c in sig.classes or []]
     return good.with_columns(predicted), rejected
+
+
+def _as_text(column: pl.Series) -> pl.Series:
+    """A rejected column as text: scalars cast, lists and structs as JSON."""
+    import polars as pl
+
+    if not (column.dtype.is_nested() or column.dtype == pl.Object):
+        return column.cast(pl.String)
+    values = [None if v is None else json.dumps(v, default=str) for v in column.to_list()]
+    return pl.Series(column.name, values, dtype=pl.String)
 
 
 def model_frame(typed: pl.DataFrame, signature: Signature) -> pd.DataFrame:

@@ -265,3 +265,166 @@ def test_cli_score(churn_project: Path, rows: pl.DataFrame, tmp_path: Path, caps
     )
     assert code == 2
     assert "missing column(s) tenure" in " ".join(capsys.readouterr().err.split())
+
+
+def _assert_same_output(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    """Equal frames, except probabilities may differ in the last bits.
+
+    BLAS sums a different number of rows at once when the batch size changes,
+    so the same row can come out 1 ulp apart; every other column is exact.
+    """
+    assert got.schema == want.schema
+    probas = [c for c in got.columns if c.startswith("proba_")]
+    assert got.drop(probas).equals(want.drop(probas))
+    for col in probas:
+        assert (got[col] - want[col]).abs().max() < 1e-12, col
+
+
+def _with_bad_values(rows: pl.DataFrame, n: int) -> pl.DataFrame:
+    """``n`` rows as text, with a bad value in rows 3 (category), 10 (type) and 25 (NaN)."""
+    frame = rows.head(n).with_columns(pl.all().cast(pl.String))
+    row = pl.int_range(pl.len())
+    return frame.with_columns(
+        pl.when(row == 3).then(pl.lit("Two decades")).otherwise("contract").alias("contract"),
+        pl.when(row == 10).then(pl.lit("abc")).otherwise("tenure").alias("tenure"),
+        pl.when(row == 25)
+        .then(pl.lit("NaN"))
+        .otherwise("monthly_charges")
+        .alias("monthly_charges"),
+    )
+
+
+def test_chunk_size_does_not_change_the_output(
+    churn_project: Path, rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    src = tmp_path / "in.csv"
+    _with_bad_values(rows, 60).write_csv(src)
+    outputs = {}
+    for size in (7, 60):
+        out = tmp_path / f"out-{size}.parquet"
+        result = _score(churn_project, input=str(src), output=str(out), chunk_rows=size)
+        assert (result.rows_scored, result.rows_rejected) == (57, 3)
+        assert result.chunks == -(-60 // size)
+        outputs[size] = (pl.read_parquet(out), pl.read_parquet(result.rejects))
+    _assert_same_output(outputs[7][0], outputs[60][0])
+    assert outputs[7][1].equals(outputs[60][1])
+    assert outputs[7][1]["__row"].to_list() == [3, 10, 25]
+
+
+def test_resume_keeps_rejects_of_chunks_done_before(
+    churn_project: Path, rows: pl.DataFrame, tmp_path: Path
+) -> None:
+    src, out = tmp_path / "in.csv", tmp_path / "out.parquet"
+    _with_bad_values(rows, 30).write_csv(src)  # of 6 chunks of 5 rows, 0, 2 and 5 reject one
+
+    def boom(done: int, total: int | None) -> None:
+        if done >= 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _score(churn_project, input=str(src), output=str(out), chunk_rows=5, on_progress=boom)
+    parts = sorted(p.name for p in (tmp_path / "out.parquet.parts").glob("*.parquet"))
+    # A chunk without rejects writes no rejects part; the manifest records its zero.
+    assert parts == ["part-00001.parquet", "part-00002.parquet", "rejects-00001.parquet"]
+    result = _score(churn_project, input=str(src), output=str(out), chunk_rows=5)
+    assert result.resumed_chunks == 2 and (result.rows_scored, result.rows_rejected) == (27, 3)
+    assert pl.read_parquet(result.rejects)["__row"].to_list() == [3, 10, 25]
+
+
+FLIGHTS_CONFIG = """
+version: 1
+project: flights
+task: binary
+target: delayed
+positive_class: "yes"
+data:
+  sources:
+    - path: data/flights.parquet
+validate:
+  enabled: false
+split:
+  method: stratified
+features:
+  numeric: [distance]
+  categorical: [origin]
+  datetime: [date]
+  datetime_defaults:
+    parts: [month, dayofweek, hour]
+models:
+  - name: logreg
+    estimator: logistic_regression
+    params: {C: 1.0, max_iter: 300}
+evaluate:
+  primary_metric: roc_auc
+  cv_folds: null
+  permutation_importance: false
+promotion:
+  model_name: flights
+"""
+
+
+@pytest.fixture(scope="module")
+def flights(tmp_path_factory: pytest.TempPathFactory, shared_datasets: Path) -> tuple[Path, Path]:
+    """A project whose model reads a datetime column, and 400 other flights to score."""
+    data = pl.read_parquet(shared_datasets / "flights" / "flights-3m.parquet", n_rows=200_000)
+    data = data.sample(2_400, seed=7).drop("destination")
+    root = tmp_path_factory.mktemp("flights") / "proj"
+    (root / "data").mkdir(parents=True)
+    train = data.head(2_000).with_columns(
+        delayed=pl.when(pl.col("delay") > 15).then(pl.lit("yes")).otherwise(pl.lit("no"))
+    )
+    train.drop("delay").write_parquet(root / "data" / "flights.parquet")
+    (root / "conveyor.yaml").write_text(FLIGHTS_CONFIG, encoding="utf-8")
+    with Project(root) as project:
+        project.run()
+    to_score = root.parent / "to_score.parquet"
+    data.tail(400).with_row_index("flight_id").write_parquet(to_score)
+    return root, to_score
+
+
+def test_datetime_model_matches_predict_whatever_the_chunks_and_format(
+    flights: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, src = flights
+
+    def score(input_path: Path, size: int) -> tuple[pl.DataFrame, list[int]]:
+        out = tmp_path / f"out-{input_path.suffix[1:]}-{size}.parquet"
+        with Project(root) as project:
+            version = project.registry.resolve("flights@champion")
+            result = score_file(
+                version, project.artifacts, input=str(input_path), output=str(out), chunk_rows=size
+            )
+        rejected = pl.read_parquet(result.rejects)["__row"].to_list() if result.rejects else []
+        return pl.read_parquet(out), rejected
+
+    whole, rejected = score(src, 400)
+    # Origins the 2,000 training rows never saw are rejected, named in the reason.
+    frame = pl.read_parquet(src)
+    assert whole.height + len(rejected) == 400
+    assert whole.schema["date"] == pl.Datetime("us")
+    chunked, rejected_7 = score(src, 7)
+    _assert_same_output(chunked, whole)
+    assert rejected_7 == rejected
+
+    # The same rows as CSV: dates are text, parsed per chunk to the same values.
+    as_csv = tmp_path / "in.csv"
+    frame.write_csv(as_csv)
+    from_csv, rejected_csv = score(as_csv, 7)
+    assert rejected_csv == rejected
+    # Columns the model does not read stay as the CSV reader typed them.
+    _assert_same_output(from_csv.drop("delay", "flight_id"), whole.drop("delay", "flight_id"))
+
+    kept = frame.filter(~pl.col("flight_id").is_in(rejected))
+    reference = tmp_path / "kept.parquet"
+    kept.write_parquet(reference)
+    want = _reference_flights(root, reference, tmp_path)
+    assert whole["flight_id"].to_list() == want["flight_id"].to_list()
+    assert whole["prediction"].to_list() == want["prediction"].to_list()
+    assert (whole["proba_yes"] - want["proba_yes"]).abs().max() < 1e-12
+
+
+def _reference_flights(root: Path, src: Path, tmp: Path) -> pl.DataFrame:
+    out = tmp / "ref_flights.parquet"
+    with Project(root) as project:
+        predict_file(project.registry.resolve("flights@champion"), project.artifacts, src, out)
+    return pl.read_parquet(out)
