@@ -33,11 +33,12 @@ def import_cmd(
 ) -> None:
     """Import ground truth; ids the prediction log does not know are reported, not stored."""
     from conveyor.stores.feedback import import_feedback
-    from conveyor.stores.prediction_log import PredictionLog, default_log_root
+    from conveyor.stores._log_location import LogLocation
+    from conveyor.stores.prediction_log import PredictionLog
 
     with open_project(config) as project:
-        log_root = default_log_root(project.root)
-        log = PredictionLog(log_root) if log_root.is_dir() else None
+        log_root = project.prediction_log_root()
+        log = PredictionLog(log_root) if LogLocation.of(log_root).exists() else None
         try:
             result = import_feedback(
                 project.metadata, log, path, id_column=id_column, actual_column=actual_column

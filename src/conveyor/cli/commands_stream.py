@@ -97,7 +97,6 @@ def stream_cmd(
     from pathlib import Path
 
     from conveyor.registry import fetch_bundle
-    from conveyor.stores.prediction_log import PredictionLog, default_log_root
 
     err = console(stderr=True)
     with open_project(project_dir) as project:
@@ -115,7 +114,7 @@ def stream_cmd(
                 consumer=consumer,
                 ack_wait=ack_wait,
             )
-            plog = PredictionLog(default_log_root(project.root)) if log_predictions else None
+            plog = project.open_prediction_log() if log_predictions else None
             try:
                 stats = asyncio.run(
                     _serve(

@@ -412,6 +412,7 @@ def _declared_secret_paths(config: ConveyorConfig) -> set[Path_]:
                 walk(v, (*path, i))
 
     walk(data, ())
+    paths |= config.stores.secret_paths()  # credentials in storage_options, whatever their name
     return paths
 
 

@@ -166,9 +166,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if cfg.log_predictions:
-            from conveyor.stores.prediction_log import PredictionLog, default_log_root
-
-            state["log"] = PredictionLog(default_log_root(project.root))
+            state["log"] = project.open_prediction_log()
         holder.start()
         if heartbeat is not None:
             heartbeat.start()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, runtime_checkable
 
 from conveyor.errors import NotFound, StoreError
+from conveyor.stores._remote import RemoteErrors, is_object_store, open_filesystem, safe_url
 
 __all__ = [
     "KEY_PATTERN",
@@ -39,8 +40,6 @@ __all__ = [
 KEY_PATTERN = re.compile(r"sha256/[0-9a-f]{2}/[0-9a-f]{62}")
 CHUNK_SIZE = 1 << 20
 _TEMP_MARK = ".tmp-"
-# Object stores publish an upload atomically but cannot rename cheaply.
-_OBJECT_STORE_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
 
 
 def validate_key(key: object) -> str:
@@ -253,31 +252,40 @@ class FsspecBackend:
 
     Filesystems that can rename get a temp key moved into place; object
     stores get a single upload of fully staged bytes (an object appears
-    whole or not at all there).
+    whole or not at all there: a PUT, or a multipart upload that is only
+    published when it completes). Failures become StoreErrors that name the
+    URL and the endpoint: an endpoint that does not answer, missing
+    credentials, a bucket that does not exist.
 
     Args:
         url: fsspec URL of the root, e.g. ``s3://bucket/conveyor``.
-        **storage_options: passed to fsspec (credentials come from the
-            environment or these options; they are never logged).
+        **storage_options: passed to fsspec, e.g. ``endpoint_url``, ``key``,
+            ``secret`` (credentials come from these options or the
+            environment; they are never logged nor shown in errors).
+
+    Example:
+        >>> backend = FsspecBackend("memory://conveyor-doc")
+        >>> backend.put("sha256/ab/" + "c" * 62, b"hi")
+        >>> backend.get("sha256/ab/" + "c" * 62)
+        b'hi'
     """
 
     def __init__(self, url: str, **storage_options: Any) -> None:
-        import fsspec
-
-        try:
-            self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
-        except (ImportError, ValueError) as exc:
-            raise StoreError(f"cannot open artifact store {url!r}: {exc}") from exc
-        self.url = url
-        self.root = str(root).rstrip("/")
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        self._can_rename = not _OBJECT_STORE_PROTOCOLS.intersection(protocols)
+        self.fs, self.root = open_filesystem(url, storage_options, what="artifact store")
+        self.url = safe_url(url)
+        self._errors = RemoteErrors("artifact store", url, self.fs)
+        self._can_rename = not is_object_store(self.fs)
 
     def __repr__(self) -> str:
         return f"FsspecBackend({self.url!r})"
 
     def _path(self, key: str) -> str:
         return f"{self.root}/{validate_key(key)}"
+
+    def _missing(self, key: str, exc: BaseException) -> StoreError:
+        if self._errors.is_missing_bucket(exc):
+            return self._errors.translate(exc, f"reading artifact {key}")
+        return NotFound(f"artifact {key} not found in {self.url}")
 
     def put(self, key: str, data: bytes | BinaryIO) -> None:
         path = self._path(key)
@@ -291,8 +299,10 @@ class FsspecBackend:
                     shutil.copyfileobj(data, staged, CHUNK_SIZE)
                     staged.flush()
                     self.fs.put_file(staged.name, path)
-        except OSError as exc:
-            raise StoreError(f"cannot write artifact {key} to {self.url}: {exc}") from exc
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._errors.translate(exc, f"writing artifact {key}") from exc
 
     def _put_via_rename(self, path: str, data: bytes | BinaryIO) -> None:
         tmp = f"{path}{_TEMP_MARK}{uuid.uuid4().hex}"
@@ -306,44 +316,53 @@ class FsspecBackend:
                 self.fs.rm(tmp)
             raise
 
-    def _missing(self, key: str) -> NotFound:
-        return NotFound(f"artifact {key} not found in {self.url}")
-
     def get(self, key: str) -> bytes:
         try:
             return bytes(self.fs.cat_file(self._path(key)))
         except FileNotFoundError as exc:
-            raise self._missing(key) from exc
-        except OSError as exc:
-            raise StoreError(f"cannot read artifact {key} from {self.url}: {exc}") from exc
+            raise self._missing(key, exc) from exc
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._errors.translate(exc, f"reading artifact {key}") from exc
 
     def open(self, key: str) -> BinaryIO:
         try:
             return self.fs.open(self._path(key), "rb")
         except FileNotFoundError as exc:
-            raise self._missing(key) from exc
-        except OSError as exc:
-            raise StoreError(f"cannot read artifact {key} from {self.url}: {exc}") from exc
+            raise self._missing(key, exc) from exc
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._errors.translate(exc, f"reading artifact {key}") from exc
 
     def exists(self, key: str) -> bool:
         path = self._path(key)
-        return bool(self.fs.exists(path)) and bool(self.fs.isfile(path))
+        try:
+            return bool(self.fs.exists(path)) and bool(self.fs.isfile(path))
+        except Exception as exc:
+            raise self._errors.translate(exc, f"looking up artifact {key}") from exc
 
     def delete(self, key: str) -> None:
         path = self._path(key)
         try:
             self.fs.rm_file(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise StoreError(f"cannot delete artifact {key} from {self.url}: {exc}") from exc
+        except FileNotFoundError as exc:
+            if self._errors.is_missing_bucket(exc):
+                raise self._errors.translate(exc, f"deleting artifact {key}") from exc
+        except Exception as exc:
+            raise self._errors.translate(exc, f"deleting artifact {key}") from exc
 
     def list_keys(self) -> Iterator[str]:
         base = f"{self.root}/sha256"
         try:
             found = self.fs.find(base)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if self._errors.is_missing_bucket(exc):
+                raise self._errors.translate(exc, "listing artifacts") from exc
             return
+        except Exception as exc:
+            raise self._errors.translate(exc, "listing artifacts") from exc
         for path in found:
             key = self._relative_key(str(path))
             if key is not None:
@@ -362,12 +381,16 @@ class FsspecBackend:
         try:
             return int(self.fs.size(self._path(key)))
         except FileNotFoundError as exc:
-            raise self._missing(key) from exc
+            raise self._missing(key, exc) from exc
+        except Exception as exc:
+            raise self._errors.translate(exc, f"reading the size of artifact {key}") from exc
 
     def modified(self, key: str) -> float | None:
         try:
             return float(self.fs.modified(self._path(key)).timestamp())
         except FileNotFoundError as exc:
-            raise self._missing(key) from exc
+            raise self._missing(key, exc) from exc
         except (NotImplementedError, AttributeError):
             return None
+        except Exception as exc:
+            raise self._errors.translate(exc, f"reading the age of artifact {key}") from exc

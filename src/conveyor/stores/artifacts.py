@@ -19,11 +19,11 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from conveyor.errors import NotFound, StoreError
 from conveyor.stores._backends import (
@@ -34,6 +34,7 @@ from conveyor.stores._backends import (
     MemoryBackend,
 )
 from conveyor.stores._digests import DIGEST_PATTERN, digest_key, validate_digest
+from conveyor.stores._remote import safe_url
 from conveyor.stores._trees import MANIFEST_PREFIX, TreeEntry, decode_manifest, encode_manifest
 
 __all__ = ["ArtifactStore", "GcResult"]
@@ -116,18 +117,31 @@ class ArtifactStore:
 
     def __init__(self, backend: ByteBackend, *, url: str | None = None) -> None:
         self.backend = backend
-        self.url = url or repr(backend)
+        self.url = safe_url(url) if url else repr(backend)
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.url!r})"
 
     @classmethod
-    def from_url(cls, url: str | None, *, root: Path) -> ArtifactStore:
+    def from_url(
+        cls,
+        url: str | None,
+        *,
+        root: Path,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> ArtifactStore:
         """Open the store at ``url``; relative paths are relative to the project ``root``.
 
         ``None`` is ``<root>/.conveyor/artifacts``; ``memory://`` a private
         in-memory store; a path or ``file://`` URL a local directory; any other
-        URL (``s3://bucket/prefix``) goes through fsspec.
+        URL (``s3://bucket/prefix``) goes through fsspec with ``storage_options``
+        (``endpoint_url``, ``key``, ``secret``…; ignored for local stores).
+
+        Example:
+            >>> ArtifactStore.from_url(  # doctest: +SKIP
+            ...     "s3://ml/artifacts", root=Path("."),
+            ...     storage_options={"endpoint_url": "http://127.0.0.1:9000"})
+            ArtifactStore('s3://ml/artifacts')
         """
         root = Path(root)
         if url is None:
@@ -138,7 +152,7 @@ class ArtifactStore:
             local = url.removeprefix("file://").removeprefix("localhost")
             return cls(LocalBackend(root / Path(local).expanduser()), url=url)
         if "://" in url or "::" in url:
-            return cls(FsspecBackend(url), url=url)
+            return cls(FsspecBackend(url, **dict(storage_options or {})), url=url)
         return cls(LocalBackend(root / Path(url).expanduser()), url=url)
 
     # ------------------------------------------------------------ blobs

@@ -6,8 +6,11 @@ queue; a background thread batches them and writes one segment per
 
     <root>/<model>/v<version>/<YYYY-MM-DD>/<HH>/part-<uuid>.parquet
 
-Each segment is written to a hidden temporary file, fsynced and renamed, so a
-reader never sees a partial file, and carries the key-value metadata
+The root is a local directory or an fsspec URL (``s3://bucket/prefix/predictions``,
+see :class:`LogLocation`). A local segment is written to a hidden temporary
+file, fsynced and renamed; on an object store it is one upload under its final
+key. Either way a reader never sees a partial file. Each segment carries the
+key-value metadata
 ``{"conveyor_log_format": "1"}``. Columns: ``prediction_id``, ``model``,
 ``version``, ``ts`` (UTC), one column per input field named exactly as the
 field (``input_<name>`` when the field clashes with a fixed column),
@@ -17,16 +20,14 @@ field (``input_<name>`` when the field clashes with a fixed column),
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
-import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,25 +35,22 @@ from typing import Any
 import polars as pl
 
 from conveyor.errors import DataError, StoreError
+from conveyor.stores._log_location import LogLocation, is_remote_url
+from conveyor.stores._log_rows import EMPTY_SCHEMA, FIXED_COLUMNS, NAME, check_row, to_frame
 
-__all__ = ["FIXED_COLUMNS", "LOG_FORMAT_KEY", "PredictionLog", "default_log_root"]
+__all__ = [
+    "FIXED_COLUMNS",
+    "LOG_FORMAT_KEY",
+    "LogLocation",
+    "PredictionLog",
+    "default_log_root",
+    "is_remote_url",
+]
 
 _log = logging.getLogger(__name__)
 
 LOG_FORMAT_KEY = "conveyor_log_format"
-FIXED_COLUMNS = (
-    "prediction_id",
-    "model",
-    "version",
-    "ts",
-    "prediction",
-    "probabilities",
-    "latency_ms",
-    "fallback",
-    "status",
-)
 _SUPPORTED_FORMATS = (1,)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _STOP = object()
 
 
@@ -65,7 +63,10 @@ class PredictionLog:
     """Append-only prediction log written by a background thread.
 
     Args:
-        root: directory of the log (created on first write).
+        root: directory of the log (created on first write), an fsspec URL
+            (``s3://bucket/prefix/predictions``) or a :class:`LogLocation`.
+        storage_options: fsspec options for a URL root (``endpoint_url``,
+            ``key``, ``secret``…); ignored for a directory or a LogLocation.
         batch_size: write as soon as this many rows are waiting.
         flush_interval_s: write waiting rows at least this often.
         format_version: segment format to write (only ``1`` exists).
@@ -82,8 +83,9 @@ class PredictionLog:
 
     def __init__(
         self,
-        root: str | Path,
+        root: str | os.PathLike[str] | LogLocation,
         *,
+        storage_options: Mapping[str, Any] | None = None,
         batch_size: int = 1000,
         flush_interval_s: float = 1.0,
         format_version: int = 1,
@@ -96,7 +98,9 @@ class PredictionLog:
             )
         if batch_size < 1 or flush_interval_s <= 0:
             raise ValueError("batch_size must be >= 1 and flush_interval_s > 0")
-        self.root = Path(root)
+        self.location = LogLocation.of(root, storage_options)
+        self.root: Path | str = self.location.path or self.location.url
+        """The log's directory (a Path), or its URL for a remote log."""
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.format_version = format_version
@@ -128,7 +132,7 @@ class PredictionLog:
         if self._closed:
             raise StoreError(f"prediction log {self.root} is closed; rows were not logged")
         for i, row in enumerate(rows):
-            _check_row(i, row)
+            check_row(i, row)
         with self._lock:
             for row in rows:
                 self._pending[row["prediction_id"]] = row["model"]
@@ -190,10 +194,12 @@ class PredictionLog:
                 if model is not None:
                     found[pid] = model
         missing = wanted - found.keys()
+        if not missing:
+            return found  # no listing: on an object store that is a request saved
         files = list(self._segments())
-        if missing and files:
+        if files:
             frame = (
-                pl.scan_parquet(
+                self.location.scan(
                     files,
                     schema={"prediction_id": pl.String, "model": pl.String},
                     extra_columns="ignore",
@@ -226,8 +232,8 @@ class PredictionLog:
             raise DataError(f"scan(since={since!r}): pass a timezone-aware (UTC) datetime")
         files = list(self._segments(model=model, version=version, since=since))
         if not files:
-            return pl.LazyFrame(schema=_EMPTY_SCHEMA)
-        frame = pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed")
+            return pl.LazyFrame(schema=EMPTY_SCHEMA)
+        frame = pl.concat([self.location.scan(f) for f in files], how="diagonal_relaxed")
         if since is not None:
             frame = frame.filter(pl.col("ts") >= since.astimezone(UTC))
         return frame
@@ -238,15 +244,14 @@ class PredictionLog:
         model: str | None = None,
         version: int | None = None,
         since: datetime | None = None,
-    ) -> Iterator[Path]:
-        if not self.root.is_dir():
-            return
-        if model is not None and not _NAME.match(model):
+    ) -> Iterator[str]:
+        if model is not None and not NAME.match(model):
             return
         pattern = f"{model or '*'}/v{'*' if version is None else int(version)}/*/*/part-*.parquet"
         cutoff = since.astimezone(UTC).strftime("%Y-%m-%d/%H") if since is not None else None
-        for path in sorted(self.root.glob(pattern)):
-            if cutoff is not None and f"{path.parent.parent.name}/{path.parent.name}" < cutoff:
+        for path in self.location.glob(pattern):
+            day, hour = path.rsplit("/", 3)[1:3]
+            if cutoff is not None and f"{day}/{hour}" < cutoff:
                 continue  # the whole hour is before `since`
             yield path
 
@@ -289,7 +294,12 @@ class PredictionLog:
         error: BaseException | None = None
         for (model, version, hour), rows in groups.items():
             try:
-                self._write_segment(self.root / model / f"v{version}" / hour, rows)
+                self.location.write_segment(
+                    f"{model}/v{version}/{hour}",
+                    f"part-{uuid.uuid4().hex}.parquet",
+                    to_frame(rows),
+                    {LOG_FORMAT_KEY: str(self.format_version)},
+                )
             except Exception as exc:  # disk full, permissions: keep rows, retry next round
                 _log.warning("prediction log: writing %d rows failed: %s", len(rows), exc)
                 error = exc
@@ -305,108 +315,10 @@ class PredictionLog:
         self._error = error
         return failed
 
-    def _write_segment(self, directory: Path, rows: list[dict]) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        frame = _to_frame(rows)
-        name = f"part-{uuid.uuid4().hex}.parquet"
-        tmp = directory / f".{name}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                frame.write_parquet(fh, metadata={LOG_FORMAT_KEY: str(self.format_version)})
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, directory / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
-
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise StoreError(
                 f"prediction log {self.root}: writing failed: {self._error}",
-                hint="rows stay queued and are retried; check disk space and permissions",
+                hint="rows stay queued and are retried; check disk space and permissions"
+                + ("" if self.location.is_local else ", the object store and its credentials"),
             )
-
-
-_EMPTY_SCHEMA = {
-    "prediction_id": pl.String,
-    "model": pl.String,
-    "version": pl.Int64,
-    "ts": pl.Datetime("us", "UTC"),
-    "prediction": pl.String,
-    "probabilities": pl.String,
-    "latency_ms": pl.Float64,
-    "fallback": pl.Boolean,
-    "status": pl.String,
-}
-
-
-def _check_row(index: int, row: dict) -> None:
-    where = f"prediction log row {index}"
-    if not isinstance(row, dict):
-        raise DataError(f"{where}: expected a dict, got {type(row).__name__}")
-    expected = {"prediction_id": str, "model": str, "version": int, "ts": datetime}
-    for key, kind in expected.items():
-        value = row.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise DataError(f"{where}: {key!r} must be {kind.__name__}, got {type(value).__name__}")
-    if not _NAME.match(row["model"]):
-        raise DataError(
-            f"{where}: model name {row['model']!r} is not a valid name "
-            "(letters, digits, '.', '_', '-'; starting with a letter or digit)"
-        )
-    if row["ts"].tzinfo is None:
-        raise DataError(f"{where}: 'ts' is naive; pass a timezone-aware (UTC) datetime")
-    inputs = row.get("inputs", {})
-    if not isinstance(inputs, dict):
-        raise DataError(f"{where}: 'inputs' must be a dict, got {type(inputs).__name__}")
-
-
-def _to_frame(rows: list[dict]) -> pl.DataFrame:
-    fields: dict[str, None] = {}
-    for row in rows:
-        fields.update(dict.fromkeys(row.get("inputs") or {}))
-    predictions = [row.get("prediction") for row in rows]
-    columns: dict[str, pl.Series] = {
-        "prediction_id": pl.Series([r["prediction_id"] for r in rows], dtype=pl.String),
-        "model": pl.Series([r["model"] for r in rows], dtype=pl.String),
-        "version": pl.Series([int(r["version"]) for r in rows], dtype=pl.Int64),
-        "ts": pl.Series([r["ts"].astimezone(UTC) for r in rows], dtype=pl.Datetime("us", "UTC")),
-    }
-    for field in fields:
-        name = f"input_{field}" if field in FIXED_COLUMNS else field
-        columns[name] = _column(name, [(r.get("inputs") or {}).get(field) for r in rows])
-    columns["prediction"] = _prediction_column(predictions)
-    columns["probabilities"] = pl.Series(
-        [None if r.get("probabilities") is None else json.dumps(r["probabilities"]) for r in rows],
-        dtype=pl.String,
-    )
-    columns["latency_ms"] = pl.Series(
-        [None if r.get("latency_ms") is None else float(r["latency_ms"]) for r in rows],
-        dtype=pl.Float64,
-    )
-    columns["fallback"] = pl.Series([bool(r.get("fallback", False)) for r in rows])
-    columns["status"] = pl.Series([str(r.get("status", "ok")) for r in rows], dtype=pl.String)
-    return pl.DataFrame([s.alias(name) for name, s in columns.items()])
-
-
-def _column(name: str, values: list[Any]) -> pl.Series:
-    """One input column; values of mixed or nested types are kept as text rather than lost."""
-    if any(isinstance(v, dict | list | tuple) for v in values):
-        return pl.Series(name, [None if v is None else json.dumps(v) for v in values], pl.String)
-    try:
-        return pl.Series(name, values, strict=True)
-    except (TypeError, pl.exceptions.PolarsError, OverflowError):
-        return pl.Series(name, [None if v is None else str(v) for v in values], pl.String)
-
-
-def _prediction_column(values: list[Any]) -> pl.Series:
-    present = [v for v in values if v is not None]
-    if present and all(isinstance(v, float) for v in present):
-        return pl.Series("prediction", values, dtype=pl.Float64)
-    return pl.Series("prediction", [None if v is None else str(v) for v in values], pl.String)

@@ -140,6 +140,19 @@ def test_secrets_masked_everywhere_shown() -> None:
     )
 
 
+def test_object_store_credentials_are_masked_whatever_their_name() -> None:
+    text = BASE + (
+        "stores:\n  artifacts: s3://bucket/art\n  storage_options:\n"
+        "    key: AKIAEXAMPLEKEY\n    endpoint_url: http://127.0.0.1:9000\n"
+        "    client_kwargs: {aws_access_key_id: AKIAOTHER}\n"
+    )
+    loaded = parse(text)
+    options = loaded.masked()["stores"]["storage_options"]
+    assert options["key"] == MASK and options["client_kwargs"]["aws_access_key_id"] == MASK
+    assert options["endpoint_url"] == "http://127.0.0.1:9000"
+    assert "AKIA" not in loaded.scrub("failed with AKIAEXAMPLEKEY and AKIAOTHER")
+
+
 def test_overrides_are_typed_by_the_schema() -> None:
     loaded = parse(BASE, overrides=["split.test=0.2", "split.train=0.65", "seed=7"])
     assert loaded.config.split.test == 0.2 and loaded.config.seed == 7
