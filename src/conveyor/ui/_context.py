@@ -40,10 +40,14 @@ class UiContext:
         return self.project.root
 
     @property
-    def prediction_log_root(self) -> Path:
-        from conveyor.stores.prediction_log import default_log_root
+    def prediction_log_root(self) -> Path | None:
+        """The local prediction log folder; None when the log lives in object storage.
 
-        return default_log_root(self.project.root)
+        The dashboard's traffic panels read local segments only; monitoring
+        results (stored in the metadata store) cover an object-store log.
+        """
+        root = self.project.prediction_log_root()
+        return root if isinstance(root, Path) else None
 
     def read(self, fn: Callable[[sa.Connection], T]) -> T:
         """Run ``fn(conn)`` on a read connection, retried when the database is locked."""

@@ -40,9 +40,11 @@ def _cached(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
     return value
 
 
-def segments_since(root: Path, since: datetime, *, model: str | None = None) -> Iterator[Path]:
+def segments_since(
+    root: Path | None, since: datetime, *, model: str | None = None
+) -> Iterator[Path]:
     """Segment files whose hour is not before ``since`` (``<model>/v<n>/<day>/<hour>/part-*``)."""
-    if not root.is_dir() or (model is not None and not _NAME.match(model)):
+    if root is None or not root.is_dir() or (model is not None and not _NAME.match(model)):
         return
     cutoff = since.astimezone(UTC).strftime("%Y-%m-%d/%H")
     for day_dir in sorted(root.glob(f"{model or '*'}/v*/*")):
@@ -54,7 +56,9 @@ def segments_since(root: Path, since: datetime, *, model: str | None = None) -> 
             yield from sorted(hour_dir.glob("part-*.parquet"))
 
 
-def _window(root: Path, hours: int, model: str | None, now: datetime | None) -> tuple[Any, ...]:
+def _window(
+    root: Path | None, hours: int, model: str | None, now: datetime | None
+) -> tuple[Any, ...]:
     """``(since, files)``: the window's start (to the minute) and the segments inside it."""
     now = now or datetime.now(UTC)
     since = (now - timedelta(hours=hours)).replace(second=0, microsecond=0)
@@ -79,7 +83,7 @@ def _scan(files: tuple[str, ...], since: datetime) -> Any:
 
 
 def traffic_summary(
-    root: Path, *, hours: int, model: str | None = None, now: datetime | None = None
+    root: Path | None, *, hours: int, model: str | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
     """Per model version over the last ``hours``: predictions, rate, latency, errors, fallbacks.
 
@@ -119,7 +123,7 @@ def _summary(files: tuple[str, ...], since: datetime, hours: int) -> dict[str, A
 
 
 def traffic_series(
-    root: Path, *, hours: int, model: str | None = None, now: datetime | None = None
+    root: Path | None, *, hours: int, model: str | None = None, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Per hour and version: predictions and p95 latency (for the traffic charts)."""
     since, files = _window(root, hours, model, now)
