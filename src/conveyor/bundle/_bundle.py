@@ -249,11 +249,7 @@ class LoadedBundle:
         """Labels (binary: by the bundle's decision threshold) or values, from the Python pipeline."""
         sig = self.signature
         if sig.task == "binary":
-            proba = self.predict_proba(frame)
-            classes = np.asarray(self.pipeline.classes_)
-            pos = _positive_index(sig)
-            threshold = 0.5 if sig.threshold is None else sig.threshold
-            return np.where(proba[:, pos] >= threshold, classes[pos], classes[1 - pos])
+            return sig.decide_many(self.predict_proba(frame))
         return np.asarray(self.pipeline.predict(frame))
 
     def runtime(self) -> BundleRuntime:
@@ -261,11 +257,6 @@ class LoadedBundle:
         from conveyor.bundle.runtime import BundleRuntime
 
         return BundleRuntime(self)
-
-
-def _positive_index(sig: Signature) -> int:
-    classes = sig.classes or []
-    return classes.index(sig.positive_class) if sig.positive_class in classes else 1
 
 
 def load_bundle(

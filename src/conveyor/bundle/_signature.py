@@ -161,6 +161,22 @@ class Signature(BaseModel):
         columns, errors = validator.columns(records)
         return validator.frame(columns), errors
 
+    def decide_many(self, probabilities: Any) -> Any:
+        """Labels for a ``(rows, classes)`` array of probabilities (binary: the threshold).
+
+        The vectorised :meth:`decide`, for batch scoring and reference statistics.
+        """
+        import numpy as np
+
+        proba = np.asarray(probabilities, dtype=np.float64)
+        labels = np.asarray(self.classes or [])
+        if self.task == "binary" and len(labels) == 2:
+            classes = list(self.classes or [])
+            pos = classes.index(self.positive_class) if self.positive_class in classes else 1
+            threshold = 0.5 if self.threshold is None else self.threshold
+            return np.where(proba[:, pos] >= threshold, labels[pos], labels[1 - pos])
+        return labels[np.argmax(proba, axis=1)]
+
     def decide(self, probabilities: Sequence[float]) -> JSONScalar:
         """The label for one row of class probabilities (binary: the decision threshold)."""
         classes = self.classes or []

@@ -55,6 +55,12 @@ def _register() -> None:
         "commands_feedback",
         "commands_build",
         "commands_stream",
+        "commands_monitor",
+        "commands_drift",
+        "commands_automate",
+        "commands_ui",
+        "commands_db",
+        "commands_demo",
     ):
         try:
             module = importlib.import_module(f"conveyor.cli.{name}")
@@ -73,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from conveyor.errors import ConveyorError
 
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except ConveyorError as exc:
         _print_error(exc.message, exc.hint, exc)
         return exc.exit_code
@@ -83,12 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+        usage, abort = _click_exceptions()
+        if isinstance(exc, usage):
+            exc.show()  # type: ignore[attr-defined]
             return 2
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, abort):
             sys.stderr.write("aborted\n")
             return 1
         _print_error(
@@ -97,7 +102,29 @@ def main(argv: list[str] | None = None) -> int:
             exc,
         )
         return 1
-    return 0
+    # Without standalone mode, `raise typer.Exit(n)` comes back as the return value.
+    return code if isinstance(code, int) else 0
+
+
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(usage errors, aborts) of click and of Typer's own copy of click (Typer >= 0.29)."""
+    import click
+
+    usage: list[type] = [click.exceptions.ClickException]
+    abort: list[type] = [click.exceptions.Abort]
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:
+        pass
+    else:
+        usage.append(ClickException)
+    try:
+        from typer.exceptions import Abort
+    except ImportError:
+        pass
+    else:
+        abort.append(Abort)
+    return tuple(usage), tuple(abort)
 
 
 def entrypoint() -> None:

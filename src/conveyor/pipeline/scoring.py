@@ -92,10 +92,7 @@ def prediction_columns(bundle: LoadedBundle, X: pd.DataFrame) -> list[pl.Series]
         return [pl.Series("prediction", np.asarray(bundle.predict(X)))]
     proba = np.asarray(bundle.predict_proba(X), dtype=np.float64)
     if sig.task == "binary" and len(classes) == 2:
-        labels = np.asarray(classes)
-        pos = classes.index(sig.positive_class) if sig.positive_class in classes else 1
-        threshold = 0.5 if sig.threshold is None else sig.threshold
-        label = np.where(proba[:, pos] >= threshold, labels[pos], labels[1 - pos])
+        label = sig.decide_many(proba)
     else:
         label = np.asarray(bundle.predict(X))
     return [

@@ -247,6 +247,16 @@ def test_decide_uses_threshold_for_binary(churn_signature: Signature) -> None:
     assert churn_signature.decide([0.65, 0.35]) == "No"
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30))
+def test_decide_many_agrees_with_decide_row_by_row(
+    churn_signature: Signature, p_yes: list[float]
+) -> None:
+    proba = np.array([[1.0 - p, p] for p in p_yes])
+    labels = churn_signature.decide_many(proba)
+    assert list(labels) == [churn_signature.decide(list(row)) for row in proba]
+
+
 _json_values = st.one_of(
     st.none(),
     st.booleans(),

@@ -392,7 +392,13 @@ def _evaluate(
         text_columns=types.get("text", []),
         nullable_columns=inputs,  # the feature pipeline imputes every input column
     )
-    preds = pipeline.predict(X_train)
+    # The reference prediction mix must follow the served decision rule (the
+    # tuned threshold), or unchanged traffic would look like prediction drift.
+    preds = (
+        signature.decide_many(pipeline.predict_proba(X_train))
+        if cfg.task == "binary"
+        else pipeline.predict(X_train)
+    )
     reference = build_reference(
         X_train,
         preds,
