@@ -14,18 +14,24 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor.config.loader import LoadedConfig, load_config, parse_config
+from conveyor.errors import ConfigError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from conveyor.automate import Agent, CheckReport, DecisionRecord, RetrainOutcome
+    from conveyor.monitor import MonitorResult
     from conveyor.pipeline.runner import RunReporter, RunResult
     from conveyor.pipeline.step import Step
     from conveyor.stores.artifacts import ArtifactStore, GcResult
     from conveyor.stores.metadata import MetadataStore
+    from conveyor.stores.prediction_log import LogLocation, PredictionLog
 
 __all__ = ["Project", "run"]
 
@@ -107,7 +113,45 @@ class Project:
         url = self.config.stores.artifacts
         if url and "://" not in url:
             url = str((self.root / url).resolve())
-        return ArtifactStore.from_url(url, root=self.root)
+        return ArtifactStore.from_url(
+            url, root=self.root, storage_options=self.config.stores.storage_options
+        )
+
+    def prediction_log_root(self) -> Path | LogLocation:
+        """Where the prediction log lives (``stores.predictions``).
+
+        A local log (the default ``<root>/.conveyor/predictions``, or a
+        relative or absolute directory) is a ``Path``; a URL such as
+        ``s3://bucket/prefix/predictions`` is a
+        :class:`~conveyor.stores.prediction_log.LogLocation` carrying
+        ``stores.storage_options``. :class:`PredictionLog` accepts either.
+
+        Example:
+            >>> Project("examples/churn").prediction_log_root()  # doctest: +SKIP
+            PosixPath('/.../examples/churn/.conveyor/predictions')
+        """
+        from conveyor.stores.prediction_log import LogLocation, default_log_root, is_remote_url
+
+        where = self.config.stores.predictions
+        if where is None:
+            return default_log_root(self.root)
+        if is_remote_url(where):
+            return LogLocation(where, self.config.stores.storage_options)
+        return self.root / Path(where.removeprefix("file://")).expanduser()
+
+    def open_prediction_log(self, **options: Any) -> PredictionLog:
+        """A :class:`PredictionLog` writing to :meth:`prediction_log_root` (close it when done).
+
+        Args:
+            **options: passed to PredictionLog (``batch_size``, ``flush_interval_s``…).
+
+        Example:
+            >>> with Project(".").open_prediction_log() as log:  # doctest: +SKIP
+            ...     log.append(rows)
+        """
+        from conveyor.stores.prediction_log import PredictionLog
+
+        return PredictionLog(self.prediction_log_root(), **options)
 
     @cached_property
     def registry(self):
@@ -172,9 +216,12 @@ class Project:
         return bool(last) and last[0].config_fingerprint == self.loaded.fingerprint
 
     def check(self) -> None:
-        """Check what the schema cannot: estimators, parameters, expressions, metrics and gates."""
+        """Check what the schema cannot: triggers, estimators, parameters, expressions, metrics
+        and gates."""
+        from conveyor.automate import check_triggers
         from conveyor.pipeline.preflight import preflight
 
+        check_triggers(self.config, locate=self._locate)
         preflight(self.config)
 
     def tune(
@@ -232,6 +279,60 @@ class Project:
         )
         return compare_reproduction(plan, result)
 
+    def monitor(
+        self,
+        model: str | None = None,
+        *,
+        version: int | None = None,
+        since: datetime | None = None,
+        window: str | float | None = None,
+        until: datetime | None = None,
+        store_results: bool = True,
+    ) -> MonitorResult:
+        """Monitor a model over a window of its prediction log (``conveyor monitor``).
+
+        Args:
+            model: ``name``, ``name:3`` or ``name@alias`` (default: the config's model name;
+                a bare name monitors every version in the window).
+            version: monitor only this version.
+            since, until: the window's start and end (timezone-aware).
+            window: its length, ``"7d"`` or seconds (default: ``monitor.window``).
+            store_results: record the figures as time series in the metadata store.
+
+        Example:
+            >>> Project("examples/churn").monitor(window="1d").metrics()["drift.share"]  # doctest: +SKIP
+            0.05
+        """
+        from conveyor.config._monitoring import parse_duration
+        from conveyor.monitor import monitor_model
+        from conveyor.registry import parse_ref
+
+        text = model or self.config.model_name
+        ref = parse_ref(text)
+        pinned = ref.version
+        if "@" in text:
+            pinned = self.registry.get(ref.name, ref.alias).version
+        if pinned is not None and version is not None and pinned != version:
+            raise ConfigError(f"monitor: {text!r} names v{pinned} but --version is {version}")
+        try:
+            window_s = parse_duration(window) if isinstance(window, str) else window
+        except ValueError as exc:
+            raise ConfigError(f"monitor: window: {exc}") from exc
+        return monitor_model(
+            ref.name,
+            store=self.metadata,
+            artifacts=self.artifacts,
+            registry=self.registry,
+            log_root=self.prediction_log_root(),
+            config=self.config.monitor,
+            version=version if version is not None else pinned,
+            serving_alias=self.config.promotion.alias,
+            since=since,
+            window_s=window_s,
+            until=until,
+            store_results=store_results,
+        )
+
     def gc(self, *, dry_run: bool = False, min_age_s: float = 600.0) -> GcResult:
         """Delete every artifact no run, dataset version or model version references.
 
@@ -270,12 +371,127 @@ class Project:
             return parsed.set(query=query).render_as_string(hide_password=False)
         return url
 
+    # ------------------------------------------------------------------ automation
+
+    def agent(
+        self,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        wait: Callable[[float], bool] | None = None,
+        holder: str | None = None,
+    ) -> Agent:
+        """The closed-loop agent of this project's model (``conveyor agent``).
+
+        Its metrics come from :meth:`monitor` (not stored as a monitor run) and
+        its retrain is :meth:`run` with ``promotion.auto`` off, so that the agent,
+        not the pipeline, decides between canary and promotion.
+
+        Example:
+            >>> agent = Project(".").agent()  # doctest: +SKIP
+            >>> agent.run(max_ticks=3)  # doctest: +SKIP
+        """
+        from conveyor.automate.wiring import build_agent
+
+        now = clock
+
+        def metrics(window_s: float | None) -> dict[str, float | None]:
+            until = now() if now is not None else None
+            return self.monitor(window=window_s, until=until, store_results=False).metrics()
+
+        return build_agent(
+            self.config,
+            root=self.root,
+            store=self.metadata,
+            registry=self.registry,
+            metrics=metrics,
+            retrain=self._retrain_for_agent,
+            log_root=self.prediction_log_root(),
+            clock=clock,
+            wait=wait,
+            holder=holder,
+            locate=self._locate,
+        )
+
+    def check_triggers(
+        self, *, record: bool = True, clock: Callable[[], datetime] | None = None
+    ) -> CheckReport:
+        """Evaluate every trigger once, taking no action (``conveyor check``).
+
+        With ``record``, fired triggers are recorded (their cooldown starts),
+        schedules are anchored and ``alert`` triggers send their alerts.
+        """
+        return self.agent(clock=clock).check(record=record)
+
+    def history(
+        self, model: str | None = None, *, limit: int | None = None
+    ) -> list[DecisionRecord]:
+        """The agent's decisions about ``model`` (default: this project's), oldest first."""
+        from conveyor.automate import AutomationStore
+
+        return AutomationStore(self.metadata).list_decisions(
+            model or self.config.model_name, limit=limit
+        )
+
+    def _retrain_for_agent(self) -> RetrainOutcome:
+        import dataclasses
+
+        from conveyor.automate import RetrainOutcome
+        from conveyor.errors import GateFailed
+
+        cfg = self.config
+        manual = cfg.model_copy(
+            update={"promotion": cfg.promotion.model_copy(update={"auto": False})}
+        )
+        again = Project(dataclasses.replace(self.loaded, config=manual), env=self._env)
+        again.__dict__.update(metadata=self.metadata, artifacts=self.artifacts)
+        try:
+            result = again.run(kind="retrain", command="conveyor agent: retrain")
+        except GateFailed as exc:
+            run_id = getattr(exc, "run_id", None)
+            found = [v for v in self.registry.list_versions(cfg.model_name) if v.run_id == run_id]
+            return RetrainOutcome(
+                version=found[0].version if found else None,
+                status="rejected",
+                reason=exc.headline,
+                run_id=run_id,
+                new=bool(found),
+                metrics=found[0].metrics if found else {},
+            )
+        registered = result.load("model_version")
+        version = self.registry.get(cfg.model_name, registered["version"])
+        # promotion.auto was turned off here, not by the user: leave that out of the reason.
+        reason = registered["reason"].removesuffix(
+            "; automatic promotion is off (promotion.auto: false)"
+        )
+        return RetrainOutcome(
+            version=version.version,
+            status=version.status,
+            reason=reason,
+            run_id=result.id,
+            new=registered["reason"] != "already registered",
+            metrics=version.metrics,
+        )
+
+    def _locate(self, path: tuple[str | int, ...]) -> str:
+        from conveyor.automate.wiring import config_locator
+
+        source = str(self.loaded.path) if self.loaded.path else "<config>"
+        return config_locator(source, self.loaded.lines)(path)
+
+    def _labelled_feedback(self) -> Any:
+        from conveyor.data.feedback_rows import labelled_feedback_rows
+
+        return labelled_feedback_rows(
+            self.metadata, self.prediction_log_root(), model=self.config.model_name
+        )
+
     def _services(self) -> dict[str, Any]:
         return {
             "metadata_url": self.metadata_url,
             "optuna_storage": lambda: self.optuna_storage_url,
             "artifacts": self.artifacts,
             "registry_factory": lambda: self.registry,
+            "labelled_feedback": self._labelled_feedback,
         }
 
     def close(self) -> None:

@@ -108,7 +108,10 @@ class DriftConfig(Section):
         default=0.05,
         gt=0.0,
         lt=1.0,
-        description="Family-wise false-alarm rate of the small-sample tests (Bonferroni over columns).",
+        description=(
+            "Family-wise false-alarm rate (Bonferroni over columns): the level of the tests, and "
+            "of the sample-size floor under the distance thresholds."
+        ),
     )
     large_sample: int = Field(
         default=1000, ge=10, description="From this many current rows, distances replace tests."
@@ -118,6 +121,12 @@ class DriftConfig(Section):
     wasserstein_threshold: float = Field(default=0.1, gt=0.0)
     psi_threshold: float = Field(default=0.2, gt=0.0)
     jensenshannon_threshold: float = Field(default=0.1, gt=0.0)
+    missing_rate_threshold: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=1.0,
+        description="Large samples: a change of the missing rate (absolute) that counts as drift.",
+    )
     columns: dict[str, ColumnDriftConfig] = Field(default_factory=dict)
 
 
@@ -143,6 +152,10 @@ class AlertSinkConfig(Section):
     type: Literal["webhook", "log", "command"]
     url: str | None = Field(default=None, description="webhook: the URL to POST to.")
     headers: dict[str, str] = Field(default_factory=dict)
+    format: Literal["slack", "json"] = Field(
+        default="slack",
+        description="webhook: 'slack' (text + attachment) or 'json' (the alert record as is).",
+    )
     timeout_s: float = Field(default=5.0, gt=0.0)
     retries: int = Field(default=3, ge=0, le=10)
     command: list[str] | None = Field(
@@ -189,7 +202,8 @@ class TriggerConfig(Section):
     action: Literal["retrain", "alert", "rollback"]
     cooldown: Duration | None = Field(
         default=None,
-        description="Default: alerts.cooldown. The trigger is quiet this long after firing.",
+        description="The trigger is quiet this long after firing. Default: alerts.cooldown for "
+        "a condition; none for a schedule alone.",
     )
 
     @model_validator(mode="after")
@@ -214,7 +228,11 @@ class AgentCanaryConfig(Section):
     max_duration: Duration = Field(
         default="24h", description="Without enough evidence by then, the challenger is rolled back."
     )
-    max_error_rate_increase: float = Field(default=0.01, ge=0.0)
+    max_error_rate_increase: float = Field(
+        default=0.01,
+        ge=0.0,
+        description="Challenger minus champion share of errors and fallback answers.",
+    )
     max_latency_ratio: float = Field(
         default=1.5, gt=0.0, description="Challenger p99 latency over the champion's."
     )
@@ -233,7 +251,9 @@ class AgentConfig(Section):
     interval: Duration = "1m"
     canary: AgentCanaryConfig = Field(default_factory=AgentCanaryConfig)
     lock_ttl: Duration = Field(
-        default="2h", description="A retrain lock older than this is considered abandoned."
+        default="2h",
+        description="A lock not renewed for this long (its agent died) is taken over; a working "
+        "agent renews its lock.",
     )
 
     @field_validator("interval")

@@ -8,9 +8,9 @@ so that older configs keep validating.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 
 from conveyor.config._monitoring import (
     AgentConfig,
@@ -599,6 +599,15 @@ class ServeConfig(Section):
 
 
 class StoresConfig(Section):
+    """Where runs, artifacts and logged predictions are kept.
+
+    ``storage_options`` are the fsspec options of every URL here
+    (``s3://bucket/prefix``): ``endpoint_url`` for an S3-compatible server,
+    ``key`` / ``secret`` / ``token`` (best given as ``${env:…}``, and masked
+    whenever the config is shown or stored), ``client_kwargs``,
+    ``config_kwargs`` (e.g. ``{retries: {max_attempts: 2}}``).
+    """
+
     metadata: str | None = Field(
         default=None,
         description="SQLAlchemy URL; default sqlite:///.conveyor/conveyor.db, or CONVEYOR_DB_URL.",
@@ -606,12 +615,99 @@ class StoresConfig(Section):
     artifacts: str | None = Field(
         default=None, description="fsspec URL; default .conveyor/artifacts"
     )
+    predictions: str | None = Field(
+        default=None,
+        description="Prediction log: a directory (relative to the project) or an fsspec URL "
+        "such as s3://bucket/prefix/predictions; default .conveyor/predictions.",
+    )
+    storage_options: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="fsspec options for the URLs above: endpoint_url, key, secret, "
+        "client_kwargs, config_kwargs… (key, secret and token are masked when shown).",
+    )
+
+    SECRET_OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"key", "secret", "token", "password", "access_key", "secret_key", "session_token",
+         "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "account_key",
+         "sas_token", "client_secret", "connection_string"}
+    )  # fmt: skip
+    """Option names whose values are credentials (masked wherever the config is shown)."""
+
+    def secret_paths(self) -> set[tuple[str, ...]]:
+        """Config paths of the credential values in ``storage_options`` (at any depth).
+
+        Example:
+            >>> StoresConfig(storage_options={"key": "AKIA", "endpoint_url": "http://s3"}).secret_paths()
+            {('stores', 'storage_options', 'key')}
+        """
+        found: set[tuple[str, ...]] = set()
+
+        def walk(value: Any, path: tuple[str, ...]) -> None:
+            if isinstance(value, dict):
+                for name, inner in value.items():
+                    if name.lower() in self.SECRET_OPTIONS and inner is not None:
+                        found.add((*path, name))
+                    walk(inner, (*path, name))
+
+        walk(self.storage_options, ("stores", "storage_options"))
+        return found
 
 
 class ExecutorConfig(Section):
+    """Where the heavy work runs: in this process (``local``) or on a Dask cluster.
+
+    ``type: dask`` with an ``address`` (``tcp://scheduler:8786``) connects to an
+    existing cluster; without one, a local cluster of ``n_workers`` processes
+    (default 2) with ``threads_per_worker`` threads each is started for the
+    command and stopped after it. See docs/scale-out.md.
+
+    Example:
+        >>> ExecutorConfig(type="dask", address="tcp://10.0.0.5:8786").address
+        'tcp://10.0.0.5:8786'
+    """
+
+    ADDRESS_SCHEMES: ClassVar[tuple[str, ...]] = ("tcp://", "tls://", "ucx://", "ws://", "wss://")
+
     type: Literal["local", "dask"] = "local"
-    address: str | None = None
-    n_workers: int | None = Field(default=None, ge=1)
+    address: str | None = Field(
+        default=None, description="Dask scheduler address (tcp://host:8786); none: a local cluster."
+    )
+    n_workers: int | None = Field(
+        default=None, ge=1, description="Worker processes of a local cluster (default 2)."
+    )
+    threads_per_worker: int = Field(
+        default=1, ge=1, description="Threads per worker process of a local cluster."
+    )
+    memory_limit: str | None = Field(
+        default=None,
+        description="Memory per worker of a local cluster ('4GiB', 'auto'); default: Dask's.",
+    )
+    connect_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long to wait for the scheduler before failing."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ExecutorConfig:
+        if self.type == "local":
+            set_keys = [
+                k for k in ("address", "n_workers", "memory_limit") if getattr(self, k) is not None
+            ]
+            if set_keys:
+                verb = "applies" if len(set_keys) == 1 else "apply"
+                raise ValueError(f"{', '.join(set_keys)} {verb} to 'type: dask' only")
+            return self
+        if self.address is not None:
+            if not self.address.startswith(self.ADDRESS_SCHEMES):
+                raise ValueError(
+                    f"address {self.address!r} is not a Dask scheduler address; expected "
+                    f"{' or '.join(s + 'host:port' for s in self.ADDRESS_SCHEMES[:2])}"
+                )
+            if self.n_workers is not None or self.memory_limit is not None:
+                raise ValueError(
+                    "n_workers and memory_limit size a local cluster; with an address the "
+                    "scheduler's cluster is used as it is"
+                )
+        return self
 
 
 class ConveyorConfig(Section):

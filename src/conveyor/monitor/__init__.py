@@ -1,1 +1,59 @@
-"""Monitoring: drift, data quality, live performance."""
+"""Monitoring: drift, data quality, live performance.
+
+Example:
+    >>> from conveyor.monitor import monitor_model, metric_series
+    >>> result = monitor_model("churn", store=store, artifacts=artifacts, registry=registry,
+    ...                        log_root=log_root, window_s=86400)  # doctest: +SKIP
+    >>> result.metrics()["performance.accuracy"]  # doctest: +SKIP
+    0.91
+"""
+
+from __future__ import annotations
+
+from conveyor.monitor._performance import REPORTED_METRICS
+from conveyor.monitor._report import (
+    default_report_path,
+    history_points,
+    render_monitor_html,
+    write_monitor_reports,
+)
+from conveyor.monitor._series import (
+    MetricPoint,
+    MonitorRunRecord,
+    list_monitor_runs,
+    metric_points,
+    metric_series,
+)
+from conveyor.monitor.drift import (
+    ColumnDrift,
+    DriftReport,
+    drift_between_frames,
+    drift_from_reference,
+)
+from conveyor.monitor.monitoring import (
+    SNAPSHOT_METRICS,
+    MonitorResult,
+    monitor_model,
+    resolve_window,
+)
+
+__all__ = [
+    "REPORTED_METRICS",
+    "SNAPSHOT_METRICS",
+    "ColumnDrift",
+    "DriftReport",
+    "MetricPoint",
+    "MonitorResult",
+    "MonitorRunRecord",
+    "default_report_path",
+    "drift_between_frames",
+    "drift_from_reference",
+    "history_points",
+    "list_monitor_runs",
+    "metric_points",
+    "metric_series",
+    "monitor_model",
+    "render_monitor_html",
+    "resolve_window",
+    "write_monitor_reports",
+]

@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conveyor.bundle import OTHER_CATEGORY, bin_counts, build_reference, category_key
+from conveyor.bundle import (
+    OTHER_CATEGORY,
+    REFERENCE_FORMAT_VERSION,
+    bin_counts,
+    build_reference,
+    category_key,
+)
 from conveyor.errors import ModelError
 
 
@@ -19,7 +25,7 @@ def test_reference_shape_on_churn(
 ) -> None:
     numeric, categorical = churn_columns
     ref = churn_reference
-    assert ref["format_version"] == 1
+    assert ref["format_version"] == REFERENCE_FORMAT_VERSION
     assert ref["n_rows"] == len(churn.X_train)
     assert set(ref["features"]) == set(numeric) | set(categorical)
     tenure = ref["features"]["tenure"]
@@ -76,8 +82,10 @@ def test_regression_predictions_are_summarised_as_values() -> None:
     ref = build_reference(pd.DataFrame({"x": preds}), preds, numeric=["x"], categorical=[], seed=0)
     pred = ref["prediction"]
     assert pred["kind"] == "values"
-    assert len(pred["quantiles"]) == 21
-    assert pred["quantiles"][0] == 0.5 and pred["quantiles"][-1] == 99.5
+    assert len(pred["bin_edges"]) == 21
+    assert pred["bin_edges"][0] == 0.5 and pred["bin_edges"][-1] == 99.5
+    assert pred["min"] == 0.5 and pred["max"] == 99.5
+    assert sum(pred["fine_counts"]) == pred["count"] == 300
 
 
 def test_constant_and_empty_numeric_columns() -> None:
@@ -133,3 +141,72 @@ def test_bin_counts_place_every_finite_value(train: np.ndarray, live: np.ndarray
     counts = bin_counts(live, feat["bin_edges"])
     assert len(counts) == len(feat["bin_counts"])
     assert sum(counts) == int(np.isfinite(live).sum())
+
+
+def test_discrete_columns_get_a_cell_per_value() -> None:
+    values = np.array([0, 1, 1, 2, 2, 2, 5] * 10, dtype=float)
+    feat = build_reference(
+        pd.DataFrame({"k": values}), None, numeric=["k"], categorical=[], seed=0
+    )["features"]["k"]
+    assert feat["bin_edges"] == [0.0, 1.0, 2.0, 5.0, 5.0]
+    assert feat["bin_counts"] == [10, 20, 30, 10]
+    fine = np.array(feat["fine_edges"])
+    assert np.all(np.diff(fine) > 0)
+    assert fine[0] == 0.0 and fine[-1] == np.nextafter(5.0, np.inf)
+    cells = dict(zip(fine[:-1].tolist(), feat["fine_counts"], strict=True))
+    assert {v: cells[v] for v in (0.0, 1.0, 2.0, 5.0)} == {0.0: 10, 1.0: 20, 2.0: 30, 5.0: 10}
+    assert sum(feat["fine_counts"]) == len(values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float64, st.integers(1, 3000), elements=st.floats(-1e9, 1e9)))
+def test_fine_cells_hold_every_value_and_contain_the_coarse_edges(x: np.ndarray) -> None:
+    feat = build_reference(pd.DataFrame({"x": x}), None, numeric=["x"], categorical=[], seed=0)[
+        "features"
+    ]["x"]
+    fine = np.array(feat["fine_edges"])
+    assert np.all(np.diff(fine) > 0) and fine[0] == x.min() and fine[-1] > x.max()
+    assert sum(feat["fine_counts"]) == len(x) == sum(feat["bin_counts"])
+    assert set(feat["bin_edges"]) <= set(fine.tolist())
+    counts = np.bincount(np.searchsorted(fine, x, side="right") - 1, minlength=len(fine) - 1)
+    assert counts.tolist() == feat["fine_counts"]
+
+
+def test_polars_and_pandas_frames_give_the_same_reference() -> None:
+    import polars as pl
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    frame = pl.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "i": rng.integers(0, 9, n),
+            "s": rng.choice(["a", "b", None], n).tolist(),
+            "b": rng.random(n) < 0.3,
+            "f": rng.choice([0.5, 1.0, 2.5], n),
+            "j": rng.integers(-2, 2, n),
+        }
+    )
+    kw = {"numeric": ["x", "i"], "categorical": ["s", "b", "f", "j"], "seed": 3}
+    from_polars = build_reference(frame, None, **kw)
+    from_pandas = build_reference(frame.to_pandas(), None, **kw)
+    assert from_polars == from_pandas
+    assert set(from_polars["features"]["b"]["counts"]) == {"True", "False", OTHER_CATEGORY}
+    assert set(from_polars["features"]["f"]["counts"]) == {"0.5", "1.0", "2.5", OTHER_CATEGORY}
+    assert set(from_polars["features"]["j"]["counts"]) == {"-2", "-1", "0", "1", OTHER_CATEGORY}
+
+
+def test_large_columns_take_edges_from_a_sample_and_count_every_row() -> None:
+    import polars as pl
+
+    n = 450_000
+    x = np.random.default_rng(5).lognormal(size=n)
+    ref = build_reference(pl.DataFrame({"x": x}), None, numeric=["x"], categorical=[], seed=1)
+    feat = ref["features"]["x"]
+    assert sum(feat["fine_counts"]) == n == sum(feat["bin_counts"])
+    assert feat["min"] == x.min() and feat["fine_edges"][0] == x.min()
+    assert feat["bin_edges"][-1] == x.max()
+    shares = np.array(feat["fine_counts"]) / n
+    assert shares.max() < 0.02  # quantile cells from the sample still split the data evenly
+    again = build_reference(pl.DataFrame({"x": x}), None, numeric=["x"], categorical=[], seed=1)
+    assert again == ref

@@ -76,8 +76,25 @@ def test_trigger_names_unique() -> None:
         ({"type": "webhook", "url": "ftp://x"}, "must start with http"),
         ({"type": "command"}, "needs 'command'"),
         ({"type": "pager"}, "type"),
+        ({"type": "webhook", "url": "https://x", "format": "teams"}, "format"),
     ],
 )
 def test_alert_sink_fields(sink: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         AlertSinkConfig.model_validate(sink)
+
+
+def test_webhook_format_defaults_to_slack() -> None:
+    sink = AlertSinkConfig.model_validate({"type": "webhook", "url": "https://hooks.example.org/x"})
+    assert sink.format == "slack"
+    assert AlertSinkConfig(type="webhook", url="https://x", format="json").format == "json"
+
+
+def test_drift_missing_rate_threshold() -> None:
+    from conveyor.config._monitoring import DriftConfig
+
+    assert DriftConfig().missing_rate_threshold == 0.05
+    assert DriftConfig(missing_rate_threshold=0.2).missing_rate_threshold == 0.2
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValidationError, match="missing_rate_threshold"):
+            DriftConfig(missing_rate_threshold=bad)
