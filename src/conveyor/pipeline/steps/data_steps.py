@@ -10,7 +10,7 @@ import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conveyor.errors import DataError
+from conveyor.errors import ConfigError, DataError
 from conveyor.pipeline.step import Step, StepContext, StepOutput
 
 if TYPE_CHECKING:
@@ -36,12 +36,41 @@ def _collect(ctx: StepContext) -> StepOutput:
     notes = [f"{name}: {rows:,} rows" for name, rows in result.per_source.items()] + list(
         result.notes
     )
-    return StepOutput(
-        outputs={"raw": frame},
-        rows_out=frame.height,
-        metrics={"columns": frame.width, "rows_per_source": result.per_source},
-        notes=notes,
-    )
+    metrics: dict[str, Any] = {"columns": frame.width, "rows_per_source": result.per_source}
+    if cfg.data.include_feedback:
+        frame, added = _with_feedback(ctx, frame, notes)
+        metrics["feedback_rows"] = added
+    return StepOutput(outputs={"raw": frame}, rows_out=frame.height, metrics=metrics, notes=notes)
+
+
+def _with_feedback(ctx: StepContext, frame: pl.DataFrame, notes: list[str]) -> tuple[Any, int]:
+    """Append labelled feedback joined to logged inputs (``data.include_feedback``)."""
+    from conveyor.data.feedback_rows import append_feedback_rows
+
+    load = ctx.services.get("labelled_feedback")
+    if load is None:
+        raise ConfigError(
+            "data.include_feedback: true needs the project's feedback and prediction log",
+            hint="run the pipeline through conveyor.Project (conveyor run), which provides them",
+        )
+    cfg = ctx.config
+    frame, report = append_feedback_rows(frame, load(), target=cfg.target, id_column=cfg.id_column)
+    notes.extend(report.notes())
+    return frame, report.added
+
+
+def _collect_section(cfg: ConveyorConfig) -> Any:
+    # Without include_feedback the section stays what it always was (cached runs stay valid).
+    if not cfg.data.include_feedback:
+        return cfg.data.sources
+    sources = [s.model_dump(mode="json", by_alias=True) for s in cfg.data.sources]
+    return {"sources": sources, "include_feedback": True}
+
+
+def _collect_cacheable(cfg: ConveyorConfig) -> bool:
+    # Feedback lives in the metadata store, which no file stamp covers: collect again each
+    # run. The dataset digest is unchanged without new feedback, so later steps stay cached.
+    return _all_file_sources(cfg) and not cfg.data.include_feedback
 
 
 def _source_files(cfg: ConveyorConfig, root: Path) -> list[Path]:
@@ -184,9 +213,9 @@ DATA_STEPS: tuple[Step, ...] = (
         inputs=(),
         outputs={"raw": "dataset"},
         version="1",
-        config_section=lambda cfg: cfg.data.sources,
+        config_section=_collect_section,
         external_files=_source_files,
-        cacheable=_all_file_sources,
+        cacheable=_collect_cacheable,
         description="read every source into one dataset version",
     ),
     Step(
