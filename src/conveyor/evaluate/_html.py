@@ -102,3 +102,36 @@ def section(anchor: str, title: str, body: str) -> str:
 
 def muted(text: str) -> str:
     return f'<p class="muted">{esc(text)}</p>'
+
+
+# Plotly sizes a figure when its script runs, before a grid has its final width.
+_RESIZE = (
+    "<script>window.addEventListener('load',function(){document.querySelectorAll("
+    "'.js-plotly-plot').forEach(function(d){Plotly.Plots.resize(d);});});</script>"
+)
+
+
+def page(title: str, subtitle: str, body: str, *, nav: str = "", plots: bool = False) -> str:
+    """A whole offline report page: CSS inline, and Plotly's bundled JavaScript when ``plots``.
+
+    ``title`` and ``subtitle`` are escaped; ``nav`` and ``body`` are HTML
+    already built from escaped parts.
+
+    Example:
+        >>> page("Drift", "jan vs feb", "<p>ok</p>").startswith("<!DOCTYPE html>")
+        True
+    """
+    script = resize = ""
+    if plots:
+        from plotly.offline import get_plotlyjs
+
+        script = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        resize = _RESIZE
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style>{script}</head><body>"
+        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header>"
+        + (f"<nav>{nav}</nav>" if nav else "")
+        + f"<main>{body}</main>{resize}</body></html>\n"
+    )

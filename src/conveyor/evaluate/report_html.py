@@ -8,12 +8,12 @@ from typing import Any
 from conveyor.evaluate import plots
 from conveyor.evaluate._common import redact_run_info, to_jsonable
 from conveyor.evaluate._html import (
-    CSS,
     bullet_list,
     cell,
     esc,
     fmt,
     muted,
+    page,
     raw_cell,
     section,
     table,
@@ -76,11 +76,6 @@ def render_html_report(
     ]
     nav = ['<a href="#summary">Summary</a>', '<a href="#leaderboard">Leaderboard</a>']
     nav += [f'<a href="#model-{i}">{esc(ev.model_name)}</a>' for i, ev in enumerate(evaluations)]
-    script = ""
-    if figures.count:
-        from plotly.offline import get_plotlyjs
-
-        script = f'<script type="text/javascript">{get_plotlyjs()}</script>'
     body = "".join(
         [
             _summary(run_info, evaluations),
@@ -88,14 +83,8 @@ def render_html_report(
             *models_html,
         ]
     )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style>{script}</head><body>"
-        f"<header><h1>{esc(title)}</h1><p>Conveyor evaluation report · "
-        f"{len(evaluations)} model(s)</p></header>"
-        f"<nav>{''.join(nav)}</nav><main>{body}</main></body></html>\n"
-    )
+    subtitle = f"Conveyor evaluation report · {len(evaluations)} model(s)"
+    return page(title, subtitle, body, nav="".join(nav), plots=bool(figures.count))
 
 
 def _summary(run_info: Mapping[str, Any], evaluations: Sequence[Evaluation]) -> str:

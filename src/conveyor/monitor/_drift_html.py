@@ -11,18 +11,13 @@ from html import escape
 from typing import Any
 
 from conveyor.evaluate import plots
-from conveyor.evaluate._html import CSS, cell, esc, muted, raw_cell, section, table
+from conveyor.evaluate._html import cell, esc, muted, page, raw_cell, section, table
 from conveyor.monitor._drift_result import ColumnDrift, DriftReport
 
 __all__ = ["column_figure", "distribution_figures", "drift_table_html", "render_drift_html"]
 
 _REFERENCE_COLOR = "#3b6ea8"
 _CURRENT_COLOR = "#d9822b"
-# Plotly sizes a figure when its script runs, before the grid has its final width.
-_RESIZE = (
-    "<script>window.addEventListener('load',function(){document.querySelectorAll("
-    "'.js-plotly-plot').forEach(function(d){Plotly.Plots.resize(d);});});</script>"
-)
 _MAX_CATEGORIES = 30  # a plot shows the most frequent reference categories, then "other"
 
 
@@ -143,8 +138,6 @@ def render_drift_html(
     Example:
         >>> Path("drift.html").write_text(render_drift_html(report, title="jan vs feb"))  # doctest: +SKIP
     """
-    from plotly.offline import get_plotlyjs
-
     verdict = "dataset drift" if report.dataset_drift else "no dataset drift"
     drifted = len(report.drifted_columns())
     summary = (
@@ -165,11 +158,4 @@ def render_drift_html(
     body = section("summary", "Summary", summary + drift_table_html(report)) + section(
         "distributions", "Reference versus current", f'<div class="grid">{figures}</div>'
     )
-    script = f'<script type="text/javascript">{get_plotlyjs()}</script>' if figures else ""
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style>{script}</head><body>"
-        f"<header><h1>{esc(title)}</h1><p>Conveyor drift report</p></header>"
-        f"<main>{body}</main>{_RESIZE if figures else ''}</body></html>\n"
-    )
+    return page(title, "Conveyor drift report", body, plots=bool(figures))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor.evaluate import plots
-from conveyor.evaluate._html import CSS, bullet_list, cell, esc, muted, raw_cell, section, table
+from conveyor.evaluate._html import bullet_list, cell, esc, muted, page, raw_cell, section, table
 from conveyor.monitor._drift_html import distribution_figures, drift_table_html
 from conveyor.monitor._performance import REPORTED_METRICS
 from conveyor.monitor._results import metric_rows
@@ -301,11 +301,6 @@ def render_monitor_html(result: MonitorResult, history: Sequence[MetricPoint] = 
             _health(result, figures),
         ]
     )
-    script = ""
-    if figures.count:
-        from plotly.offline import get_plotlyjs
-
-        script = f'<script type="text/javascript">{get_plotlyjs()}</script>'
     title = f"Monitoring: {result.model}"
     nav = "".join(
         f'<a href="#{a}">{t}</a>'
@@ -318,14 +313,11 @@ def render_monitor_html(result: MonitorResult, history: Sequence[MetricPoint] = 
             ("health", "Serving health"),
         )
     )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style>{script}</head><body>"
-        f"<header><h1>{esc(title)}</h1><p>Conveyor monitor report · "
-        f"{esc(result.window_start.isoformat())} → {esc(result.window_end.isoformat())}</p></header>"
-        f"<nav>{nav}</nav><main>{body}</main></body></html>\n"
+    subtitle = (
+        f"Conveyor monitor report · {result.window_start.isoformat()} → "
+        f"{result.window_end.isoformat()}"
     )
+    return page(title, subtitle, body, nav=nav, plots=bool(figures.count))
 
 
 def _atomic_write(path: Path, text: str) -> None:

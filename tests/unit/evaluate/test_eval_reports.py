@@ -92,7 +92,7 @@ def test_user_strings_are_escaped(html: str) -> None:
     assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in rest
     assert "<title>Churn &lt;b&gt;report&lt;/b&gt;</title>" in rest
     # The only <script> tags are plotly.js and the generated figure calls.
-    assert rest.count("<script") == 11
+    assert rest.count("<script") == 12  # as before, plus the resize-on-load script
 
 
 def test_sections_and_content(html: str) -> None:
