@@ -10,32 +10,69 @@ Example:
 
 from __future__ import annotations
 
-from conveyor.monitor._performance import REPORTED_METRICS
-from conveyor.monitor._report import (
-    default_report_path,
-    history_points,
-    render_monitor_html,
-    write_monitor_reports,
-)
-from conveyor.monitor._series import (
-    MetricPoint,
-    MonitorRunRecord,
-    list_monitor_runs,
-    metric_points,
-    metric_series,
-)
-from conveyor.monitor.drift import (
-    ColumnDrift,
-    DriftReport,
-    drift_between_frames,
-    drift_from_reference,
-)
-from conveyor.monitor.monitoring import (
-    SNAPSHOT_METRICS,
-    MonitorResult,
-    monitor_model,
-    resolve_window,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conveyor.monitor._performance import REPORTED_METRICS
+    from conveyor.monitor._report import (
+        default_report_path,
+        history_points,
+        render_monitor_html,
+        write_monitor_reports,
+    )
+    from conveyor.monitor._series import (
+        MetricPoint,
+        MonitorRunRecord,
+        list_monitor_runs,
+        metric_points,
+        metric_series,
+    )
+    from conveyor.monitor.drift import (
+        ColumnDrift,
+        DriftReport,
+        drift_between_frames,
+        drift_from_reference,
+    )
+    from conveyor.monitor.monitoring import (
+        SNAPSHOT_METRICS,
+        MonitorResult,
+        monitor_model,
+        resolve_window,
+    )
+
+# Loaded on first use: `conveyor drift` needs the statistics, not the store,
+# registry and report machinery that `conveyor monitor` brings in.
+_HOMES = {
+    "REPORTED_METRICS": "_performance",
+    "default_report_path": "_report",
+    "history_points": "_report",
+    "render_monitor_html": "_report",
+    "write_monitor_reports": "_report",
+    "MetricPoint": "_series",
+    "MonitorRunRecord": "_series",
+    "list_monitor_runs": "_series",
+    "metric_points": "_series",
+    "metric_series": "_series",
+    "ColumnDrift": "drift",
+    "DriftReport": "drift",
+    "drift_between_frames": "drift",
+    "drift_from_reference": "drift",
+    "SNAPSHOT_METRICS": "monitoring",
+    "MonitorResult": "monitoring",
+    "monitor_model": "monitoring",
+    "resolve_window": "monitoring",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'conveyor.monitor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"conveyor.monitor.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "REPORTED_METRICS",
