@@ -193,9 +193,9 @@ def create_app(
 
     def finish(endpoint: str, served: ServedModel | None, status: int, started: float) -> None:
         model, version = (served.name, str(served.number)) if served else ("", "")
-        metrics.requests.labels(endpoint, model, version, str(status)).inc()
+        metrics.child(metrics.requests, endpoint, model, version, str(status)).inc()
         elapsed = time.perf_counter() - started
-        metrics.latency.labels(endpoint).observe(elapsed)
+        metrics.child(metrics.latency, endpoint).observe(elapsed)
         if heartbeat is not None and endpoint == "predict":
             heartbeat.window.record(status, elapsed)
 

@@ -10,9 +10,10 @@ never a fallback. Shadow scoring runs after the response is sent.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,31 @@ if TYPE_CHECKING:
 __all__ = ["close_batchers", "predict_handler"]
 
 log = logging.getLogger("conveyor.serve")
+
+
+class _PredictionIds:
+    """Unique 32-hex-digit prediction ids: a random 64-bit prefix per process and a counter.
+
+    A fifth of the cost of ``uuid4().hex``; unique across worker processes
+    (each draws its own prefix, also after a fork) and across restarts.
+    """
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        if self._pid != os.getpid():
+            self._pid, self._prefix, self._count = (
+                os.getpid(),
+                os.urandom(8).hex(),
+                itertools.count(),
+            )
+        return f"{self._prefix}{next(self._count):016x}"
+
+
+_prediction_ids = _PredictionIds()
 
 
 @dataclass
@@ -254,7 +280,7 @@ async def predict_handler(
             out = dict(outputs[i])
             owner[i] = g
             answers[i] = {
-                "prediction_id": uuid.uuid4().hex,
+                "prediction_id": _prediction_ids.next(),
                 "model": g.model.name,
                 "version": out.pop("version", g.model.number),
                 **out,
@@ -262,10 +288,10 @@ async def predict_handler(
             }
     fell_back = 0
     for a in answers:
-        metrics.predictions.labels(a["model"], str(a["version"])).inc()
+        metrics.child(metrics.predictions, a["model"], str(a["version"])).inc()
         if a["fallback"]:
             fell_back += 1
-            metrics.fallbacks.labels(a["fallback_reason"]).inc()
+            metrics.child(metrics.fallbacks, a["fallback_reason"]).inc()
     heartbeat = ctx.state.get("heartbeat")
     if heartbeat is not None:
         heartbeat.window.records += len(answers)

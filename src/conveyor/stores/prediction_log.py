@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -51,7 +49,6 @@ _log = logging.getLogger(__name__)
 
 LOG_FORMAT_KEY = "conveyor_log_format"
 _SUPPORTED_FORMATS = (1,)
-_STOP = object()
 
 
 def default_log_root(root: Path) -> Path:
@@ -105,7 +102,12 @@ class PredictionLog:
         self.flush_interval_s = flush_interval_s
         self.format_version = format_version
         self._recent_limit = recent_ids
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Appended rows wait here; the writer is woken only when a batch is full,
+        # on a flush or at close (waking it per request would cost a GIL switch).
+        self._rows: list[dict] = []
+        self._flushes: list[threading.Event] = []
+        self._stopping = False
+        self._wake = threading.Event()
         self._lock = threading.Lock()
         # ids appended but not yet on disk, and a bounded memory of written ones.
         self._pending: dict[str, str] = {}
@@ -136,7 +138,10 @@ class PredictionLog:
         with self._lock:
             for row in rows:
                 self._pending[row["prediction_id"]] = row["model"]
-        self._queue.put(list(rows))
+            self._rows.extend(rows)
+            full = len(self._rows) >= self.batch_size
+        if full:
+            self._wake.set()
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every row appended so far is on disk.
@@ -149,7 +154,9 @@ class PredictionLog:
             self._raise_if_failed()
             return
         done = threading.Event()
-        self._queue.put(done)
+        with self._lock:
+            self._flushes.append(done)
+        self._wake.set()
         if not done.wait(timeout):
             raise StoreError(f"prediction log {self.root}: flush did not finish in {timeout} s")
         self._raise_if_failed()
@@ -163,7 +170,9 @@ class PredictionLog:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
+        with self._lock:
+            self._stopping = True
+        self._wake.set()
         self._thread.join()
         with self._lock:
             lost = len(self._pending)
@@ -258,28 +267,20 @@ class PredictionLog:
     # ------------------------------------------------------------ writer thread
 
     def _run(self) -> None:
-        buffer: list[dict] = []
-        waiting: list[threading.Event] = []
-        deadline = time.monotonic() + self.flush_interval_s
-        stop = False
-        while not stop:
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                stop = True
-            elif isinstance(item, threading.Event):
-                waiting.append(item)
-            elif item is not None:
-                buffer.extend(item)
-            due = time.monotonic() >= deadline
-            if stop or waiting or due or len(buffer) >= self.batch_size:
-                buffer = self._write(buffer)
-                for event in waiting:
-                    event.set()
-                waiting = []
-                deadline = time.monotonic() + self.flush_interval_s
+        buffer: list[dict] = []  # rows taken from the request side, kept until written
+        while True:
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            with self._lock:
+                buffer.extend(self._rows)
+                self._rows = []
+                waiting, self._flushes = self._flushes, []
+                stop = self._stopping
+            buffer = self._write(buffer)
+            for event in waiting:
+                event.set()
+            if stop:
+                return
 
     def _write(self, buffer: list[dict]) -> list[dict]:
         """Write the buffer; returns the rows that could not be written (kept for a retry)."""
