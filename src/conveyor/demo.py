@@ -230,6 +230,7 @@ class _Traffic:
         self.failed = 0
         self.unlabelled: list[tuple[str, str]] = []  # (prediction_id, actual), oldest first
         self.versions: dict[int, int] = {}
+        self.last_id: str | None = None
 
     def replay(self, n: int, *, drift: bool) -> None:
         batch_ids: list[tuple[str, str]] = []
@@ -244,6 +245,7 @@ class _Traffic:
                 continue
             self.versions[body["version"]] = self.versions.get(body["version"], 0) + 1
             batch_ids.append((body["prediction_id"], self.labels[i]))
+            self.last_id = body["prediction_id"]
         self.unlabelled.extend(batch_ids)
 
     def send_labels(self, *, keep_last: int = 0) -> int:
@@ -257,6 +259,25 @@ class _Traffic:
             if status != 200:
                 self.failed += 1
         return len(ready)
+
+
+def _wait_logged(project: Any, prediction_id: str | None, timeout: float = 15.0) -> None:
+    """Wait until the server's prediction log holds ``prediction_id`` on disk.
+
+    The server writes its log in the background, about once a second; the
+    agent reads what is on disk.
+    """
+    if prediction_id is None:
+        return
+    log = project.open_prediction_log()
+    try:
+        deadline = time.monotonic() + timeout
+        while not log.lookup([prediction_id]):
+            if time.monotonic() > deadline:
+                raise ConveyorError(f"demo: prediction {prediction_id} never reached the log")
+            time.sleep(0.2)
+    finally:
+        log.close()
 
 
 # ---------------------------------------------------------------- the story
@@ -325,6 +346,7 @@ def run_demo(
         traffic.send_labels()
         say(f"3. Replayed {normal_requests} ordinary customers; their labels came back.")
         with Project(root) as project:
+            _wait_logged(project, traffic.last_id)
             agent = project.agent()
             report = agent.tick()
             if not report.fired:
@@ -337,6 +359,7 @@ def run_demo(
                 f"4. Then {drifted_requests} customers from a new market (shorter tenures, "
                 "higher charges, month-to-month): the inputs drift; labels arrive late."
             )
+            _wait_logged(project, traffic.last_id)
             report = agent.tick()
             _tell_tick(say, report)
             challenger = next(
@@ -350,6 +373,7 @@ def run_demo(
                 traffic.replay(canary_requests, drift=True)
                 traffic.send_labels()
                 time.sleep(3.2)  # agent.canary.min_duration
+                _wait_logged(project, traffic.last_id)
                 report = agent.tick()
                 _tell_tick(say, report)
                 outcome = next(

@@ -76,7 +76,7 @@ def test_agent_retrains_canaries_and_promotes_under_load(
     import polars as pl
 
     from conveyor import Project
-    from conveyor.demo import _Server
+    from conveyor.demo import _Server, _wait_logged
 
     frame = pl.read_csv(shared_datasets / "rainfall" / "rainfall_data.csv").drop("")
     n = frame.height
@@ -101,6 +101,7 @@ def test_agent_retrains_canaries_and_promotes_under_load(
         with httpx.Client(base_url=server.url, timeout=10.0) as client, Project(root) as project:
 
             def replay(rows: range) -> None:
+                answer: dict[str, Any] = {}
                 for i in rows:
                     answer = client.post("/v1/predict", json=records[i]).json()
                     sent = client.post(
@@ -108,6 +109,7 @@ def test_agent_retrains_canaries_and_promotes_under_load(
                         json={"prediction_id": answer["prediction_id"], "actual": labels[i]},
                     )
                     assert sent.status_code == 200, sent.text
+                _wait_logged(project, answer.get("prediction_id"))  # the agent reads the disk
 
             replay(range(0, 400))  # the drifted season, labelled
             agent = project.agent()
