@@ -182,28 +182,31 @@ class Project:
         services: Mapping[str, Any] | None = None,
     ) -> RunResult:
         """Run the pipeline; raises the step's error when it fails (unless told not to)."""
+        from conveyor.pipeline.executors import open_executor
         from conveyor.pipeline.runner import Runner
 
         if not self._checked_before():
             self.check()
-        runner = Runner(
-            loaded=self.loaded,
-            metadata=self.metadata,
-            artifacts=self.artifacts,
-            steps=list(steps) if steps is not None else self.steps(),
-            reporter=reporter,
-            services={**self._services(), **(services or {})},
-        )
-        result = runner.run(
-            no_cache=no_cache,
-            from_step=from_step,
-            only=only,
-            command=command or (shlex.join(["conveyor", *sys.argv[1:]]) if sys.argv else None),
-            kind=kind,
-            code_version=git_commit_of(self.root),
-            parent_run_id=parent_run_id,
-            pinned=pinned,
-        )
+        # Opened before the runner records the run: an unreachable scheduler leaves no run.
+        with open_executor(self.config.executor) as executor:
+            runner = Runner(
+                loaded=self.loaded,
+                metadata=self.metadata,
+                artifacts=self.artifacts,
+                steps=list(steps) if steps is not None else self.steps(),
+                reporter=reporter,
+                services={**self._services(), "executor": executor, **(services or {})},
+            )
+            result = runner.run(
+                no_cache=no_cache,
+                from_step=from_step,
+                only=only,
+                command=command or (shlex.join(["conveyor", *sys.argv[1:]]) if sys.argv else None),
+                kind=kind,
+                code_version=git_commit_of(self.root),
+                parent_run_id=parent_run_id,
+                pinned=pinned,
+            )
         if raise_on_failure and result.exception is not None:
             exc = result.exception
             exc.run_id = result.id  # type: ignore[attr-defined]

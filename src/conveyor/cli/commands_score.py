@@ -1,4 +1,4 @@
-"""``conveyor score``: streaming, resumable batch scoring of a file or SQL table."""
+"""``conveyor score``: streaming, resumable batch scoring of a file, SQL table or Parquet parts."""
 
 from __future__ import annotations
 
@@ -20,11 +20,19 @@ def score_cmd(
     input_spec: Annotated[
         str,
         typer.Option(
-            "--input", "-i", help=".csv, .parquet, .jsonl or sql://<url>?table=NAME (or ?query=…)."
+            "--input",
+            "-i",
+            help=".csv, .parquet, .jsonl, sql://<url>?table=NAME (or ?query=…), or a directory "
+            "or glob of Parquet parts (scored on the project's executor).",
         ),
     ],
     output: Annotated[
-        str, typer.Option("--output", "-o", help=".csv, .parquet or sql://<url>?table=NAME.")
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help=".csv, .parquet, sql://<url>?table=NAME, or a directory of parts.",
+        ),
     ],
     rejects: Annotated[
         str | None,
@@ -43,6 +51,8 @@ def score_cmd(
     config: Annotated[str | None, _CONFIG] = None,
 ) -> None:
     """Score a large file or SQL table in chunks; invalid rows go to a rejects output."""
+    from contextlib import nullcontext
+
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -52,10 +62,16 @@ def score_cmd(
         TimeRemainingColumn,
     )
 
+    from conveyor.pipeline.executors import open_executor
+    from conveyor.serve._batch_dask import is_partitioned
     from conveyor.serve.batch import score_file
 
     con = console(stderr=True)
-    with open_project(config) as project:
+    parts = is_partitioned(input_spec)
+    with (
+        open_project(config) as project,
+        open_executor(project.config.executor) if parts else nullcontext() as executor,
+    ):
         version = project.registry.resolve(model)
         with Progress(
             TextColumn("scoring"),
@@ -84,6 +100,7 @@ def score_cmd(
                 rejects=rejects,
                 resume=not no_resume,
                 on_progress=on_progress,
+                client=executor.client if executor is not None else None,
             )
     for note in result.notes:
         con.print(f"note: {note}", style="yellow")

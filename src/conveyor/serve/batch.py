@@ -28,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import ConfigError
 from conveyor.serve._batch_chunk import process_chunk as _process
@@ -38,10 +38,11 @@ from conveyor.serve._batch_output import open_sink
 if TYPE_CHECKING:
     import polars as pl
 
+    from conveyor.bundle import LoadedBundle
     from conveyor.registry import ModelVersion
     from conveyor.stores.artifacts import ArtifactStore
 
-__all__ = ["BatchResult", "score_file"]
+__all__ = ["BatchResult", "score_file", "score_loaded_bundle"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def score_file(
     rejects: str | None = None,
     resume: bool = True,
     on_progress: Callable[[int, int | None], None] | None = None,
+    client: Any = None,
 ) -> BatchResult:
     """Score ``input`` chunk by chunk with ``version`` and write ``output`` (resumable).
 
@@ -91,8 +93,11 @@ def score_file(
         version: the registered model version.
         artifacts: the project's artifact store (holds the bundle).
         input: a .csv/.parquet/.jsonl path or ``sql://<sqlalchemy-url>?table=NAME``
-            (or ``?query=SELECT…``).
-        output: a .csv/.parquet path or ``sql://<sqlalchemy-url>?table=NAME``.
+            (or ``?query=SELECT…``); or partitioned Parquet: a directory or a
+            glob (``data/*.parquet``), scored part by part into the directory
+            ``output`` (see :mod:`conveyor.serve._batch_dask`).
+        output: a .csv/.parquet path or ``sql://<sqlalchemy-url>?table=NAME``
+            (a directory for partitioned input).
         chunk_rows: rows per chunk; memory is bounded by about ``workers + 2`` chunks.
         workers: chunks scored at the same time (threads).
         rejects: where rejected rows go: a .csv/.parquet path (default
@@ -100,6 +105,8 @@ def score_file(
             (default ``<table>_rejects``).
         resume: skip chunks a previous run of the same job finished.
         on_progress: called with (rows done, total rows or None) after each chunk.
+        client: a ``distributed.Client`` (``executor: dask``): the parts of a
+            partitioned input are scored on its workers; None scores them here.
 
     Raises:
         SchemaError: the input lacks columns the model needs (before any output).
@@ -115,61 +122,109 @@ def score_file(
         (7043, None)
     """
     from conveyor.registry import fetch_bundle
+    from conveyor.serve._batch_dask import is_partitioned
 
     if chunk_rows < 1 or workers < 1:
         raise ConfigError(f"chunk_rows and workers must be >= 1, got {chunk_rows} and {workers}")
+    if is_partitioned(input):
+        from conveyor.serve._batch_dask import score_partitioned
+
+        return score_partitioned(
+            version, artifacts, input=input, output=output, chunk_rows=chunk_rows,
+            workers=workers, rejects=rejects, resume=resume, on_progress=on_progress,
+            client=client,
+        )  # fmt: skip
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="conveyor-score-") as tmp:
         bundle = fetch_bundle(artifacts, version, Path(tmp) / "bundle", onnx=False)
-        source = open_input(input, bundle.signature.input_names)
-        job = {
-            "input": source.fingerprint,
-            "model": f"{version.model_name}:{version.version}",
-            "bundle": version.bundle_digest,
-            "chunk_rows": chunk_rows,
-        }
-        sink = open_sink(output, rejects, job, resume=resume)
-        done = sink.done_chunks()
-        for note in sink.notes:
-            log.warning(note)
-        validator = bundle.signature.validator()
-        totals = {"in": 0, "scored": 0, "rejected": 0, "chunks": 0}
+        result = score_loaded_bundle(
+            bundle,
+            model=f"{version.model_name}:{version.version}",
+            bundle_digest=version.bundle_digest,
+            input=input,
+            output=output,
+            chunk_rows=chunk_rows,
+            workers=workers,
+            rejects=rejects,
+            resume=resume,
+            on_progress=on_progress,
+        )
+    result.seconds = time.perf_counter() - started
+    return result
 
-        def account(rows_in: int, scored: int, rejected: int) -> None:
-            totals["in"] += rows_in
-            totals["scored"] += scored
-            totals["rejected"] += rejected
-            totals["chunks"] += 1
-            if on_progress is not None:
-                on_progress(totals["in"], source.total)
 
-        pending: list[tuple[int, int, Future[tuple[pl.DataFrame, pl.DataFrame]]]] = []
+def score_loaded_bundle(
+    bundle: LoadedBundle,
+    *,
+    model: str,
+    bundle_digest: str,
+    input: str,
+    output: str,
+    chunk_rows: int = 100_000,
+    workers: int = 2,
+    rejects: str | None = None,
+    resume: bool = True,
+    on_progress: Callable[[int, int | None], None] | None = None,
+) -> BatchResult:
+    """:func:`score_file` with a bundle already loaded (``model`` is ``name:version``).
 
-        def drain(limit: int) -> None:
-            while len(pending) > limit:
-                index, rows_in, future = pending.pop(0)
-                good, bad = future.result()
-                sink.write(index, good, bad, rows_in)
-                account(rows_in, good.height, bad.height)
+    The job that a rerun resumes is identified by the input's fingerprint,
+    ``model``, ``bundle_digest`` and ``chunk_rows``.
 
-        # Results are written in chunk order, so the output order equals the input order.
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conveyor-score") as pool:
-            try:
-                for index, chunk in source.chunks(chunk_rows, set(done)):
-                    if chunk is None:
-                        drain(0)
-                        d = done[index]
-                        account(d["rows_in"], d["scored"], d["rejected"])
-                        continue
-                    future = pool.submit(_process, index, chunk, bundle, validator, chunk_rows)
-                    pending.append((index, chunk.height, future))
-                    drain(workers)
-                drain(0)
-            except BaseException:
-                for _, _, future in pending:
-                    future.cancel()
-                raise
-        rejects_out = sink.finish(totals["chunks"], totals["rejected"])
+    Example:
+        >>> score_loaded_bundle(bundle, model="churn:3", bundle_digest=v.bundle_digest,
+        ...                     input="part-0.parquet", output="out/part-0.parquet")  # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    source = open_input(input, bundle.signature.input_names)
+    job = {
+        "input": source.fingerprint,
+        "model": model,
+        "bundle": bundle_digest,
+        "chunk_rows": chunk_rows,
+    }
+    sink = open_sink(output, rejects, job, resume=resume)
+    done = sink.done_chunks()
+    for note in sink.notes:
+        log.warning(note)
+    validator = bundle.signature.validator()
+    totals = {"in": 0, "scored": 0, "rejected": 0, "chunks": 0}
+
+    def account(rows_in: int, scored: int, rejected: int) -> None:
+        totals["in"] += rows_in
+        totals["scored"] += scored
+        totals["rejected"] += rejected
+        totals["chunks"] += 1
+        if on_progress is not None:
+            on_progress(totals["in"], source.total)
+
+    pending: list[tuple[int, int, Future[tuple[pl.DataFrame, pl.DataFrame]]]] = []
+
+    def drain(limit: int) -> None:
+        while len(pending) > limit:
+            index, rows_in, future = pending.pop(0)
+            good, bad = future.result()
+            sink.write(index, good, bad, rows_in)
+            account(rows_in, good.height, bad.height)
+
+    # Results are written in chunk order, so the output order equals the input order.
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conveyor-score") as pool:
+        try:
+            for index, chunk in source.chunks(chunk_rows, set(done)):
+                if chunk is None:
+                    drain(0)
+                    d = done[index]
+                    account(d["rows_in"], d["scored"], d["rejected"])
+                    continue
+                future = pool.submit(_process, index, chunk, bundle, validator, chunk_rows)
+                pending.append((index, chunk.height, future))
+                drain(workers)
+            drain(0)
+        except BaseException:
+            for _, _, future in pending:
+                future.cancel()
+            raise
+    rejects_out = sink.finish(totals["chunks"], totals["rejected"])
     return BatchResult(
         rows_in=totals["in"],
         rows_scored=totals["scored"],

@@ -52,6 +52,7 @@ def fit_pipeline(
     early_stopping_rounds: int | None = None,
     sample_weight: np.ndarray | None = None,
     on_iteration: IterationCallback | None = None,
+    client: Any = None,
 ) -> FitOutcome:
     """Fit ``Pipeline([("features", clone(preprocessor)), ("model", estimator)])``.
 
@@ -66,6 +67,10 @@ def fit_pipeline(
             None keeps every round.
         sample_weight: per-row training weights, or None.
         on_iteration: called per boosting iteration (LightGBM and XGBoost).
+        client: a ``distributed.Client``: LightGBM and XGBoost then train on the
+            cluster (:mod:`conveyor.train._dask_fit`) and the pipeline holds the
+            equivalent local model instead of ``estimator``; other estimators
+            fit here as usual.
     """
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
@@ -79,7 +84,15 @@ def fit_pipeline(
     yv = np.asarray(y_valid) if has_valid else None
     weights = {} if sample_weight is None else {"sample_weight": sample_weight}
 
-    if family == "lightgbm":
+    if client is not None and family in ("lightgbm", "xgboost"):
+        from conveyor.train._dask_fit import fit_booster_on_dask
+
+        estimator, outcome = fit_booster_on_dask(
+            estimator, Xt, y_arr, Xv, yv, client=client,
+            early_stopping_rounds=early_stopping_rounds,
+            sample_weight=sample_weight, on_iteration=on_iteration,
+        )  # fmt: skip
+    elif family == "lightgbm":
         outcome = _fit_lightgbm(
             estimator, Xt, y_arr, Xv, yv, early_stopping_rounds, weights, on_iteration
         )

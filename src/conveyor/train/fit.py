@@ -120,6 +120,7 @@ def fit_candidate(
     cv_folds: int = 5,
     where: str = "models[0]",
     on_progress: ProgressCallback | None = None,
+    client: Any = None,
 ) -> Candidate:
     """Fit one model spec into a features + estimator pipeline and score it.
 
@@ -144,6 +145,8 @@ def fit_candidate(
         cv_folds: folds for the out-of-fold protocol.
         where: key path for messages.
         on_progress: progress sink.
+        client: a ``distributed.Client``: LightGBM and XGBoost fit on the
+            cluster (out-of-fold fits stay local).
 
     Raises:
         ModelError: bad spec, metric, or a fit that failed.
@@ -175,6 +178,7 @@ def fit_candidate(
         task=task,
         where=where,
         on_iteration=_iteration_progress(estimator, name, report),
+        client=client,
     )
     fit_seconds = time.perf_counter() - started
     if X_valid is not None:
@@ -236,6 +240,7 @@ def fit_candidates(
     optuna_storage: str | None = None,
     study_prefix: str = "conveyor",
     on_progress: ProgressCallback | None = None,
+    client: Any = None,
 ) -> Leaderboard:
     """Tune (when a spec has ``tune``), fit and rank every model spec.
 
@@ -251,6 +256,8 @@ def fit_candidates(
         optuna_storage: SQLAlchemy URL for Optuna's RDB storage, or None.
         study_prefix: stable prefix of study names (e.g. project and config
             fingerprint) so an interrupted run resumes its studies.
+        client: a ``distributed.Client`` (``executor: dask``): trials run on
+            its workers and LightGBM / XGBoost train on the cluster.
         Other arguments: as for :func:`fit_candidate`.
 
     Raises:
@@ -268,6 +275,7 @@ def fit_candidates(
     notes = check_target(y_train, task=task, target_name=target_name)
     total = len(specs)
     candidates: list[Candidate] = []
+    warnings: list[str] = []
     for i, spec in enumerate(specs):
         where = f"models[{i}]"
 
@@ -296,10 +304,14 @@ def fit_candidates(
                 storage=optuna_storage,
                 study_name=f"{study_prefix}.{spec.label}",
                 cv_folds=cv_folds,
+                client=client,
                 **common,
             )
+            warnings.extend(tuning.warnings)
             fit_spec = spec.model_copy(update={"params": {**spec.params, **tuning.best_params}})
-        candidate = fit_candidate(fit_spec, classes=classes, cv_folds=cv_folds, **common)
+        candidate = fit_candidate(
+            fit_spec, classes=classes, cv_folds=cv_folds, client=client, **common
+        )
         candidate.spec = spec
         candidate.tuning = tuning
         candidates.append(candidate)
@@ -309,7 +321,7 @@ def fit_candidates(
         primary_metric=metric,
         greater_is_better=direction,
         validation="holdout" if X_valid is not None else f"cv{cv_folds}",
-        warnings=notes + [w for c in candidates for w in c.warnings],
+        warnings=notes + warnings + [w for c in candidates for w in c.warnings],
     )
 
 
@@ -335,6 +347,7 @@ def _fit(
     task: str,
     where: str,
     on_iteration: IterationCallback | None = None,
+    client: Any = None,
 ) -> FitOutcome:
     """Apply fit-time class weights, fit, and map foreign failures to ModelError."""
     params, sample_weight = fit_time_weights(spec, estimator, y_train, task=task)
@@ -350,6 +363,7 @@ def _fit(
             early_stopping_rounds=spec.early_stopping_rounds,
             sample_weight=sample_weight,
             on_iteration=on_iteration,
+            client=client,
         )
     except ConveyorError:
         raise

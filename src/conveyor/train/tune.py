@@ -106,6 +106,7 @@ def tune(
     cv_folds: int = 5,
     where: str = "models[0]",
     on_progress: Callable[[str, float | None], None] | None = None,
+    client: Any = None,
 ) -> TuneResult:
     """Search ``spec.tune.space`` for the parameters that maximise the primary metric.
 
@@ -126,6 +127,10 @@ def tune(
         where: key path for messages.
         on_progress: progress sink; called from worker threads when
             ``tune.n_jobs`` > 1.
+        client: a ``distributed.Client``: trials then run in batches on the
+            cluster's workers, sharing the study through ``storage`` (see
+            :mod:`conveyor.train._dask_tune`); ``tune.n_jobs`` is then unused.
+            Without a storage the trials run here (a warning says so).
 
     Raises:
         ModelError: bad search space (unknown parameter, float grid without
@@ -173,7 +178,15 @@ def tune(
     report = on_progress or (lambda _label, _fraction: None)
     family = estimator_family(probe)
     fixed = dict(spec.params)
-    if cfg.n_jobs > 1 and family in _ITERATION_REPORTERS and "n_jobs" not in fixed:
+    warnings: list[str] = []
+    if client is not None and not storage:
+        warnings.append(f"{at}: no Optuna storage to share, so the trials ran here, not on Dask")
+        client = None
+    if (
+        (cfg.n_jobs > 1 or client is not None)
+        and family in _ITERATION_REPORTERS
+        and ("n_jobs" not in fixed)
+    ):
         # Trials already run in parallel threads; a booster using every core
         # in each of them oversubscribes the machine.
         fixed["n_jobs"] = 1
@@ -207,7 +220,17 @@ def tune(
             min(1.0, finished / remaining) if remaining else None,
         )
 
-    if remaining is None or remaining > 0:
+    if (remaining is None or remaining > 0) and client is not None:
+        from conveyor.train._dask_tune import StudySpec, run_trials_on_dask
+
+        report(f"{spec.label}: tuning on Dask ({cfg.sampler}, {direction} {primary_metric})", 0.0)
+        shared = StudySpec(cfg, grid, seed, str(storage), study_name, direction,
+                           cfg.pruner == "median", folds is not None, at)  # fmt: skip
+        run_trials_on_dask(
+            client, objective, study, shared, remaining=remaining,
+            on_trial=lambda: progress(study, None),
+        )  # fmt: skip
+    elif remaining is None or remaining > 0:
         report(f"{spec.label}: tuning ({cfg.sampler}, {direction} {primary_metric})", 0.0)
         study.optimize(
             objective,
@@ -217,7 +240,7 @@ def tune(
             catch=(Exception,),
             callbacks=[progress],
         )
-    return _result(
+    result = _result(
         study,
         cfg=cfg,
         metric=primary_metric,
@@ -227,6 +250,8 @@ def tune(
         elapsed=time.perf_counter() - started,
         where=at,
     )
+    result.warnings.extend(warnings)
+    return result
 
 
 @dataclass

@@ -103,6 +103,7 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
         else None,
         study_prefix=_study_prefix(ctx),
         on_progress=ctx.progress,
+        client=_dask_client(ctx),
     )
     import joblib
 
@@ -173,6 +174,11 @@ def _train(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> S
     )
 
 
+def _dask_client(ctx: StepContext) -> Any:
+    """The Dask client of ``executor: dask`` (None for the local executor)."""
+    return getattr(ctx.services.get("executor"), "client", None)
+
+
 def _study_prefix(ctx: StepContext) -> str:
     """Same data + same model specs -> same study, so an interrupted study resumes."""
     from conveyor.config import config_fingerprint
@@ -240,6 +246,7 @@ def _tune(ctx: StepContext, train: pl.DataFrame, validation: pl.DataFrame) -> St
             pos_label=_positive(cfg, classes),
             where=f"models[{index}]",
             on_progress=ctx.progress,
+            client=_dask_client(ctx),
         )
         results[spec.label] = {
             "metric": primary,
