@@ -32,8 +32,8 @@ def import_cmd(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Import ground truth; ids the prediction log does not know are reported, not stored."""
-    from conveyor.stores.feedback import import_feedback
     from conveyor.stores._log_location import LogLocation
+    from conveyor.stores.feedback import import_feedback
     from conveyor.stores.prediction_log import PredictionLog
 
     with open_project(config) as project:
