@@ -570,6 +570,13 @@ class ServeConfig(Section):
         default=2.0, ge=0.0, description="How often the alias is polled; 0 turns hot reload off."
     )
     log_predictions: bool = True
+    switch_interval_ms: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=100.0,
+        description="Python's thread switch interval in the server (default 5 ms): shorter "
+        "bounds how long the background writers can hold up a request (tail latency).",
+    )
     heartbeat_s: float = Field(
         default=5.0,
         ge=0.0,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -298,7 +299,7 @@ class PredictionLog:
                 self.location.write_segment(
                     f"{model}/v{version}/{hour}",
                     f"part-{uuid.uuid4().hex}.parquet",
-                    to_frame(rows),
+                    _frame_in_slices(rows),
                     {LOG_FORMAT_KEY: str(self.format_version)},
                 )
             except Exception as exc:  # disk full, permissions: keep rows, retry next round
@@ -323,3 +324,18 @@ class PredictionLog:
                 hint="rows stay queued and are retried; check disk space and permissions"
                 + ("" if self.location.is_local else ", the object store and its credentials"),
             )
+
+
+# Rows turned into a frame per slice, the GIL handed back between slices: a
+# server's event loop waits at most one slice (~1 ms), not a whole batch.
+_SLICE_ROWS = 128
+
+
+def _frame_in_slices(rows: list[dict]) -> pl.DataFrame:
+    if len(rows) <= _SLICE_ROWS:
+        return to_frame(rows)
+    frames = []
+    for start in range(0, len(rows), _SLICE_ROWS):
+        frames.append(to_frame(rows[start : start + _SLICE_ROWS]))
+        time.sleep(0)  # let the request threads run
+    return pl.concat(frames, how="diagonal_relaxed")

@@ -311,3 +311,21 @@ def test_what_goes_in_comes_out(tmp_path_factory: pytest.TempPathFactory, data: 
         else:
             expected = r["prediction"]
             assert out["prediction"] == expected or float(out["prediction"]) == expected
+
+
+def test_a_large_batch_is_written_whole_across_slices(tmp_path: Path) -> None:
+
+    log = PredictionLog(tmp_path / "log", batch_size=5000, flush_interval_s=30)
+    now = datetime.now(UTC)
+    rows = [
+        {"prediction_id": f"p{i}", "model": "m", "version": 1, "ts": now,
+         "inputs": {"x": i, "c": "a" if i % 2 else None}, "prediction": "yes",
+         "probabilities": {"yes": 0.7, "no": 0.3}, "latency_ms": 0.5}
+        for i in range(1000)
+    ]  # fmt: skip
+    log.append(rows)
+    log.flush(timeout=30)
+    frame = log.scan(model="m").collect().sort("x")
+    log.close()
+    assert frame.height == 1000 and frame["x"].to_list() == list(range(1000))
+    assert frame["c"].null_count() == 500
