@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Literal
 from conveyor.config._monitoring import parse_duration
 from conveyor.errors import ConfigError
 from conveyor.features._expr_lexer import expression_error
+from conveyor.monitor._names import SNAPSHOT_METRICS
 
 if TYPE_CHECKING:
     from conveyor.config._monitoring import TriggerConfig
@@ -57,29 +58,7 @@ __all__ = [
     "parse_schedule",
 ]
 
-KNOWN_METRICS: tuple[str, ...] = (
-    "performance.accuracy",
-    "performance.precision",
-    "performance.recall",
-    "performance.f1",
-    "performance.roc_auc",
-    "performance.rmse",
-    "performance.mae",
-    "performance.labels",
-    "drift.share",
-    "drift.dataset",
-    "drift.prediction",
-    "data.rows",
-    "data.new_rows",
-    "data.null_rate",
-    "data.unseen_categories",
-    "data.out_of_range",
-    "latency.p50_ms",
-    "latency.p95_ms",
-    "latency.p99_ms",
-    "errors.rate",
-    "fallback.rate",
-)
+KNOWN_METRICS: tuple[str, ...] = SNAPSHOT_METRICS
 """Every metric a trigger may name: exactly what ``conveyor monitor`` produces."""
 
 Snapshot = Mapping[str, "float | None"]

@@ -58,7 +58,7 @@ _HOMES = {
     "DriftReport": "drift",
     "drift_between_frames": "drift",
     "drift_from_reference": "drift",
-    "SNAPSHOT_METRICS": "monitoring",
+    "SNAPSHOT_METRICS": "_names",
     "MonitorResult": "monitoring",
     "monitor_model": "monitoring",
     "resolve_window": "monitoring",

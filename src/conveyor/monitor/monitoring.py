@@ -37,6 +37,7 @@ from conveyor.errors import ConfigError
 from conveyor.monitor import _log_reader as logs
 from conveyor.monitor._health import serving_health
 from conveyor.monitor._labels import check_labels, label_key, read_feedback
+from conveyor.monitor._names import SNAPSHOT_METRICS
 from conveyor.monitor._performance import (
     REPORTED_METRICS,
     ScoringSpec,
@@ -58,31 +59,6 @@ if TYPE_CHECKING:
 __all__ = ["SNAPSHOT_METRICS", "MonitorResult", "monitor_model", "resolve_window"]
 
 _PREDICTION = "prediction"
-
-SNAPSHOT_METRICS: tuple[str, ...] = (
-    "performance.accuracy",
-    "performance.precision",
-    "performance.recall",
-    "performance.f1",
-    "performance.roc_auc",
-    "performance.rmse",
-    "performance.mae",
-    "performance.labels",
-    "drift.share",
-    "drift.dataset",
-    "drift.prediction",
-    "data.rows",
-    "data.new_rows",
-    "data.null_rate",
-    "data.unseen_categories",
-    "data.out_of_range",
-    "latency.p50_ms",
-    "latency.p95_ms",
-    "latency.p99_ms",
-    "errors.rate",
-    "fallback.rate",
-)
-"""Every name :meth:`MonitorResult.metrics` returns (the trigger grammar reads these)."""
 
 
 @dataclass(frozen=True)
