@@ -106,7 +106,21 @@ def run_trials_on_dask(
     finally:
         for future in futures:
             future.cancel()
+    _run_leftover_queue(objective, study)
     return len(sizes)
+
+
+def _run_leftover_queue(objective: Any, study: Any) -> None:
+    """Run, here, queued grid points no worker took.
+
+    Two workers racing for the last queued trial can leave it WAITING (the loser
+    samples instead); each queued point must still run exactly once.
+    """
+    import optuna
+
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    if waiting:
+        study.optimize(objective, n_trials=len(waiting), n_jobs=1, catch=(Exception,))
 
 
 def _wait(futures: list[Any], on_trial: Callable[[], None] | None) -> None:
