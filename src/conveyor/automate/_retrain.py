@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from conveyor.automate.evaluation import TriggerResult
 from conveyor.errors import ConveyorError, NotFound
 
 if TYPE_CHECKING:
+    from conveyor.automate._records import DecisionRecord
     from conveyor.automate.agent import TickReport
 
 __all__ = ["LoopActions", "RetrainOutcome"]
@@ -87,16 +89,16 @@ class LoopActions(CanaryActions):
                     evidence,
                 )
                 return
-            self.decide(
+            self._decide_on_firings(
                 report,
+                fired,
                 "rollback",
+                f"rolled back v{current} -> v{target.version}",
                 from_version=current,
                 to_version=target.version,
                 reason=reason,
                 evidence=evidence,
             )
-            for result in fired:
-                self.record_firing(result, f"rolled back v{current} -> v{target.version}")
             self.alert(
                 report,
                 f"decision:rollback:v{current}",
@@ -162,16 +164,16 @@ class LoopActions(CanaryActions):
         if version is None or not outcome.new:
             self._nothing_new(report, fired, outcome, champion, evidence)
             return
-        retrained = self.decide(
+        retrained = self._decide_on_firings(
             report,
+            fired,
             "retrain",
+            f"retrained v{version} ({outcome.status})",
             from_version=champion,
             to_version=version,
             reason=f"retrained v{version} ({outcome.status}): {outcome.reason}",
             evidence=evidence,
         )
-        for result in fired:
-            self.record_firing(result, f"retrained v{version} ({outcome.status})")
         # What follows refers to the retrain decision instead of repeating its evidence.
         brief = {
             "retrain_decision": retrained.id,
@@ -225,16 +227,16 @@ class LoopActions(CanaryActions):
     ) -> None:
         evidence = {**evidence, "error": text}
         kept = f"v{champion} keeps serving" if champion is not None else "no champion"
-        self.decide(
+        self._decide_on_firings(
             report,
+            fired,
             "retrain_failed",
+            f"retrain failed: {text}",
             from_version=champion,
             to_version=None,
             reason=f"retrain failed: {text}; {kept}",
             evidence=evidence,
         )
-        for result in fired:
-            self.record_firing(result, f"retrain failed: {text}")
         self.alert(
             report, "retrain_failed", "retrain failed", f"{text}\n{kept}", severity, evidence
         )
@@ -247,42 +249,23 @@ class LoopActions(CanaryActions):
         champion: int | None,
         evidence: dict[str, Any],
     ) -> None:
+        announce = functools.partial(
+            self._decide_and_alert, report, version=version, champion=champion, evidence=evidence
+        )
         if outcome.status == "rejected":
-            reason = f"v{version} failed its gates: {outcome.reason}"
-            self.decide(
-                report,
+            announce(
                 "reject",
-                from_version=champion,
-                to_version=version,
-                reason=reason,
-                evidence=evidence,
-            )
-            self.alert(
-                report,
-                f"decision:reject:v{version}",
+                f"v{version} failed its gates: {outcome.reason}",
                 f"retrained v{version} rejected",
-                reason,
                 "warning",
-                evidence,
             )
             return
         if outcome.status == "candidate" and champion is not None:
-            reason = f"v{version} not deployed: {outcome.reason}"
-            self.decide(
-                report,
+            announce(
                 "reject",
-                from_version=champion,
-                to_version=version,
-                reason=reason,
-                evidence=evidence,
-            )
-            self.alert(
-                report,
-                f"decision:reject:v{version}",
+                f"v{version} not deployed: {outcome.reason}",
                 f"retrained v{version} does not beat v{champion}",
-                reason,
                 "info",
-                evidence,
             )
             return
         if champion is None or outcome.status == CHAMPION or self.canary_alias is None:
@@ -294,21 +277,12 @@ class LoopActions(CanaryActions):
                 else "registered as champion"
             )
             if outcome.status == CHAMPION and self._aliases().get(CHAMPION) == version:
-                self.decide(
-                    report,
+                announce(
                     "promote",
-                    from_version=champion,
-                    to_version=version,
-                    reason=f"{why}: {outcome.reason}",
-                    evidence=evidence,
-                )
-                self.alert(
-                    report,
-                    f"decision:promote:v{version}",
+                    f"{why}: {outcome.reason}",
                     f"v{version} promoted to champion",
-                    outcome.reason,
                     "info",
-                    evidence,
+                    message=outcome.reason,
                 )
                 return
             self._promote(report, version, champion, f"{why}; {outcome.reason}", evidence)
@@ -335,9 +309,42 @@ class LoopActions(CanaryActions):
             f"v{version} on {self.canary_alias} "
             f"({_share(self.canary_traffic)} of traffic) against champion v{champion}"
         )
+        # evidence=: this decision's evidence also names the canary.
+        announce("canary_start", reason, f"canary of v{version} started", "info", evidence=evidence)
+
+    def _decide_on_firings(
+        self,
+        report: TickReport,
+        fired: Sequence[TriggerResult],
+        action: str,
+        firing: str,
+        **decision: Any,
+    ) -> DecisionRecord:
+        """:meth:`decide` ``action`` (``decision``: its keywords), then record each trigger
+        of ``fired`` with the outcome ``firing``."""
+        record = self.decide(report, action, **decision)
+        for result in fired:
+            self.record_firing(result, firing)
+        return record
+
+    def _decide_and_alert(
+        self,
+        report: TickReport,
+        action: str,
+        reason: str,
+        title: str,
+        severity: Severity,
+        *,
+        version: int,
+        champion: int | None,
+        evidence: Mapping[str, Any],
+        message: str | None = None,
+    ) -> None:
+        """Record the decision ``action`` about ``version`` and alert ``decision:<action>:v<N>``
+        with ``message`` (default: the decision's reason)."""
         self.decide(
             report,
-            "canary_start",
+            action,
             from_version=champion,
             to_version=version,
             reason=reason,
@@ -345,10 +352,10 @@ class LoopActions(CanaryActions):
         )
         self.alert(
             report,
-            f"decision:canary_start:v{version}",
-            f"canary of v{version} started",
-            reason,
-            "info",
+            f"decision:{action}:v{version}",
+            title,
+            reason if message is None else message,
+            severity,
             evidence,
         )
 

@@ -31,11 +31,14 @@ from conveyor.automate._tables import (
     trigger_firings,
     trigger_state,
 )
+from conveyor.stores._row_records import record_from_row
 
 if TYPE_CHECKING:
     from conveyor.stores.metadata import MetadataStore
 
 __all__ = ["AutomationStore", "jsonable", "to_json"]
+
+_EVIDENCE = ("evidence",)  # the JSON column of firings and decisions
 
 
 def to_json(value: Any) -> str:
@@ -177,15 +180,7 @@ class AutomationStore:
         if trigger is not None:
             query = query.where(t.c.trigger == trigger)
         return [
-            FiringRecord(
-                id=r.id,
-                model=r.model,
-                trigger=r.trigger,
-                fired_at=r.fired_at,
-                action=r.action,
-                evidence=json.loads(r.evidence),
-                outcome=r.outcome,
-            )
+            record_from_row(FiringRecord, r, json_fields=_EVIDENCE)
             for r in self._read(lambda conn: conn.execute(query).all())
         ]
 
@@ -325,38 +320,12 @@ class AutomationStore:
         """The current lock of ``model`` (possibly expired), or None."""
         query = sa.select(agent_locks).where(agent_locks.c.model == model)
         row = self._read(lambda conn: conn.execute(query).first())
-        if row is None:
-            return None
-        return LockInfo(row.model, row.holder, row.acquired_at, row.expires_at)
+        return None if row is None else record_from_row(LockInfo, row)
 
 
 def _alert(row: Any) -> AlertRecord:
-    return AlertRecord(
-        id=row.id,
-        model=row.model,
-        key=row.key,
-        severity=row.severity,
-        title=row.title,
-        message=row.message,
-        evidence=json.loads(row.evidence),
-        created_at=row.created_at,
-        last_seen_at=row.last_seen_at,
-        repeats=row.repeats,
-        delivered=json.loads(row.delivered),
-        failed=json.loads(row.failed),
-        status=row.status,
-    )
+    return record_from_row(AlertRecord, row, json_fields=("evidence", "delivered", "failed"))
 
 
 def _decision(row: Any) -> DecisionRecord:
-    return DecisionRecord(
-        id=row.id,
-        model=row.model,
-        action=row.action,
-        from_version=row.from_version,
-        to_version=row.to_version,
-        evidence=json.loads(row.evidence),
-        reason=row.reason,
-        created_at=row.created_at,
-        actor=row.actor,
-    )
+    return record_from_row(DecisionRecord, row, json_fields=_EVIDENCE)

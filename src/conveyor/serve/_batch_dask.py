@@ -95,14 +95,17 @@ def score_partitioned(
     *,
     input: str,
     output: str,
-    chunk_rows: int = 100_000,
-    workers: int = 2,
-    rejects: str | None = None,
-    resume: bool = True,
-    on_progress: Callable[[int, int | None], None] | None = None,
-    client: Any = None,
+    chunk_rows: int,
+    workers: int,
+    rejects: str | None,
+    resume: bool,
+    on_progress: Callable[[int, int | None], None] | None,
+    client: Any,
 ) -> BatchResult:
     """Score every part of ``input`` into the directory ``output`` (see the module's doc).
+
+    Reached through :func:`~conveyor.serve.batch.score_file`, which holds the
+    options' defaults; here every option is required.
 
     Args:
         version, artifacts: the model version and the store holding its bundle.
@@ -121,8 +124,8 @@ def score_partitioned(
         DataError: no part found, or a part cannot be read or written.
 
     Example:
-        >>> result = score_partitioned(version, project.artifacts, input="logs/",
-        ...                            output="scored/", client=executor.client)  # doctest: +SKIP
+        >>> result = score_file(version, project.artifacts, input="logs/",
+        ...                     output="scored/", client=executor.client)  # doctest: +SKIP
         >>> result.rows_scored  # doctest: +SKIP
         3000000
     """

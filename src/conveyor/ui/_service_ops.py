@@ -7,6 +7,7 @@ agent's decisions from :class:`conveyor.automate.AutomationStore`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
@@ -22,6 +23,10 @@ __all__ = ["monitoring", "monitoring_figures", "run_filter_choices"]
 _LIST_LIMIT = 50
 _HEATMAP_COLUMNS = 40
 _DISTRIBUTIONS = 6
+# What the monitoring page shows of each alert, firing and decision (besides its evidence).
+_ALERT_FIELDS = ("created_at", "severity", "title", "message", "status", "repeats")
+_FIRING_FIELDS = ("fired_at", "trigger", "action", "outcome")
+_DECISION_FIELDS = ("created_at", "action", "from_version", "to_version", "reason", "actor")
 
 
 def run_filter_choices(ctx: UiContext) -> dict[str, list[str]]:
@@ -64,6 +69,14 @@ def _evidence_text(evidence: Any) -> str:
     return json.dumps(evidence, sort_keys=True, indent=1, default=str)
 
 
+def _with_evidence(records: Iterable[Any], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``fields`` of each record, then its evidence as indented JSON text."""
+    return [
+        {**{name: getattr(r, name) for name in fields}, "evidence": _evidence_text(r.evidence)}
+        for r in records
+    ]
+
+
 def monitoring(ctx: UiContext, *, model: str | None, days: int) -> MonitoringOut:
     """The monitor runs, alerts, trigger firings and agent decisions of one model."""
     from conveyor.automate import AutomationStore
@@ -101,40 +114,9 @@ def monitoring(ctx: UiContext, *, model: str | None, days: int) -> MonitoringOut
             }
             for r in runs
         ],
-        alerts=[
-            {
-                "created_at": a.created_at,
-                "severity": a.severity,
-                "title": a.title,
-                "message": a.message,
-                "status": a.status,
-                "repeats": a.repeats,
-                "evidence": _evidence_text(a.evidence),
-            }
-            for a in alerts
-        ],
-        firings=[
-            {
-                "fired_at": f.fired_at,
-                "trigger": f.trigger,
-                "action": f.action,
-                "outcome": f.outcome,
-                "evidence": _evidence_text(f.evidence),
-            }
-            for f in firings
-        ],
-        decisions=[
-            {
-                "created_at": d.created_at,
-                "action": d.action,
-                "from_version": d.from_version,
-                "to_version": d.to_version,
-                "reason": d.reason,
-                "actor": d.actor,
-                "evidence": _evidence_text(d.evidence),
-            }
-            for d in reversed(decisions)
-        ],
+        alerts=_with_evidence(alerts, _ALERT_FIELDS),
+        firings=_with_evidence(firings, _FIRING_FIELDS),
+        decisions=_with_evidence(reversed(decisions), _DECISION_FIELDS),
     )
 
 

@@ -10,7 +10,8 @@ name types local to :func:`build_api`, so this module does not use postponed
 annotations.
 """
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -45,6 +46,9 @@ __all__ = ["RunListParams", "SortKey", "StatusFilter", "build_api"]
 SortKey = Literal["started", "duration", "status", "kind", "model", "metric", "dataset", "id"]
 StatusFilter = Literal["running", "succeeded", "failed", "interrupted"]
 RunIdPrefix = Annotated[str, Query(pattern=r"^[0-9a-fA-F]{1,12}$", description="run id prefix")]
+OptionalName = Annotated[str | None, Query(max_length=200)]
+PageNumber = Annotated[int, Query(ge=1)]
+PerPage = Annotated[int, Query(ge=1, le=200)]
 
 
 class RunListParams:
@@ -59,7 +63,7 @@ class RunListParams:
             str | None, Query(max_length=40, description="run, tune, reproduce…")
         ] = None,
         model: Annotated[str | None, Query(max_length=200, description="registered model")] = None,
-        project: Annotated[str | None, Query(max_length=200)] = None,
+        project: OptionalName = None,
         dataset: Annotated[int | None, Query(ge=1, description="dataset version number")] = None,
         q: Annotated[
             str | None, Query(pattern=r"^[0-9a-fA-F]{0,12}$", description="id prefix")
@@ -67,7 +71,7 @@ class RunListParams:
         sort: Annotated[SortKey, Query(description="column to sort by")] = "started",
         order: Annotated[Literal["asc", "desc"], Query()] = "desc",
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-        per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+        per_page: PerPage = 50,
     ) -> None:
         self.filters = RunFilters(
             status=status,
@@ -98,6 +102,24 @@ class RunListParams:
         return {k: v for k, v in values.items() if v not in (None, "")}
 
 
+class TrafficWindow:
+    """The query of ``/api/traffic`` and its figures: the last ``hours``, of one model or all."""
+
+    def __init__(
+        self, hours: Annotated[int, Query(ge=1, le=24 * 90)] = 24, model: OptionalName = None
+    ) -> None:
+        self.options: dict[str, Any] = {"hours": hours, "model": model or None}
+
+
+class MonitoringWindow:
+    """The query of ``/api/monitoring`` and its figures: one model's last ``days``."""
+
+    def __init__(
+        self, model: OptionalName = None, days: Annotated[int, Query(ge=1, le=365)] = 30
+    ) -> None:
+        self.options: dict[str, Any] = {"model": model or None, "days": days}
+
+
 def build_api(ctx: UiContext) -> APIRouter:
     """The ``/api`` routes over ``ctx``."""
     reader = ctx.access.reader
@@ -116,6 +138,42 @@ def build_api(ctx: UiContext) -> APIRouter:
 
     Admin = Annotated[Caller, Depends(admin)]
     JsonBody = Depends(require_json)
+
+    def admin_action(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """``POST path``, an admin's change with a JSON body, answered by an ``ActionResult``."""
+        return router.post(
+            path, response_model=ActionResult, dependencies=[JsonBody], summary=summary
+        )
+
+    def get_view(
+        path: str,
+        response_model: type,
+        summary: str,
+        service: Callable[..., Any],
+        window: type[TrafficWindow | MonitoringWindow] | None = None,
+    ) -> None:
+        """``GET path`` for readers: ``service(ctx)``, with the window's query as keywords.
+
+        The route is named after the service, as its own function was (the
+        OpenAPI operation id is made from that name).
+        """
+        if window is None:
+
+            def view(_: Reader) -> Any:
+                return service(ctx)
+        else:
+
+            def view(_: Reader, query: Annotated[window, Depends()]) -> Any:
+                return service(ctx, **query.options)
+
+        router.add_api_route(
+            path,
+            view,
+            methods=["GET"],
+            response_model=response_model,
+            summary=summary,
+            name=service.__name__,
+        )
 
     @router.get("/runs", response_model=RunPage, summary="List runs (filter, sort, paginate)")
     def runs(_: Reader, params: Annotated[RunListParams, Depends()]) -> RunPage:
@@ -155,18 +213,13 @@ def build_api(ctx: UiContext) -> APIRouter:
     def model(
         _: Reader,
         name: str,
-        page: Annotated[int, Query(ge=1)] = 1,
-        per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+        page: PageNumber = 1,
+        per_page: PerPage = 50,
         history: Annotated[int, Query(ge=1, le=1000, description="alias moves shown")] = 100,
     ) -> ModelDetail:
         return models_service.model_detail(ctx, name, page=page, per_page=per_page, history=history)
 
-    @router.post(
-        "/models/{name}/promote",
-        response_model=ActionResult,
-        dependencies=[JsonBody],
-        summary="Make a version the champion (admin)",
-    )
+    @admin_action("/models/{name}/promote", "Make a version the champion (admin)")
     async def promote(caller: Admin, name: str, body: PromoteIn) -> ActionResult:
         return await run_in_threadpool(
             models_service.promote,
@@ -178,77 +231,40 @@ def build_api(ctx: UiContext) -> APIRouter:
             caller=caller,
         )
 
-    @router.post(
-        "/models/{name}/rollback",
-        response_model=ActionResult,
-        dependencies=[JsonBody],
-        summary="Return to the previous champion (admin)",
-    )
+    @admin_action("/models/{name}/rollback", "Return to the previous champion (admin)")
     async def rollback(caller: Admin, name: str, body: RollbackIn) -> ActionResult:
         return await run_in_threadpool(
             models_service.rollback, ctx, name, reason=body.reason, caller=caller
         )
 
-    @router.post(
-        "/models/{name}/canary",
-        response_model=ActionResult,
-        dependencies=[JsonBody],
-        summary="Set the canary share every server follows (admin)",
-    )
+    @admin_action("/models/{name}/canary", "Set the canary share every server follows (admin)")
     async def canary(caller: Admin, name: str, body: CanaryIn) -> ActionResult:
         return await run_in_threadpool(
             deploy_service.set_canary, ctx, name, body.traffic, caller=caller
         )
 
-    @router.get("/traffic", response_model=TrafficOut, summary="Prediction log traffic")
-    def traffic(
-        _: Reader,
-        hours: Annotated[int, Query(ge=1, le=24 * 90)] = 24,
-        model: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> TrafficOut:
-        return models_service.traffic(ctx, hours=hours, model=model or None)
-
-    @router.get("/traffic/figures", response_model=FiguresOut, summary="Traffic charts")
-    def traffic_figures(
-        _: Reader,
-        hours: Annotated[int, Query(ge=1, le=24 * 90)] = 24,
-        model: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> FiguresOut:
-        return models_service.traffic_figures(ctx, hours=hours, model=model or None)
-
-    @router.get("/deployments", response_model=DeploymentsOut, summary="Running servers")
-    def deployments(_: Reader) -> DeploymentsOut:
-        return deploy_service.deployments(ctx)
-
-    @router.get("/monitoring", response_model=MonitoringOut, summary="Monitor runs and alerts")
-    def monitoring(
-        _: Reader,
-        model: Annotated[str | None, Query(max_length=200)] = None,
-        days: Annotated[int, Query(ge=1, le=365)] = 30,
-    ) -> MonitoringOut:
-        return ops_service.monitoring(ctx, model=model or None, days=days)
-
-    @router.get("/monitoring/figures", response_model=FiguresOut, summary="Monitoring charts")
-    def monitoring_figures(
-        _: Reader,
-        model: Annotated[str | None, Query(max_length=200)] = None,
-        days: Annotated[int, Query(ge=1, le=365)] = 30,
-    ) -> FiguresOut:
-        return ops_service.monitoring_figures(ctx, model=model or None, days=days)
+    # Views that only read: a view and its charts take the same window (of time, of a model).
+    views: list[tuple[str, type, str, Callable[..., Any], Any]] = [
+        ("/traffic", TrafficOut, "Prediction log traffic", models_service.traffic, TrafficWindow),
+        ("/traffic/figures", FiguresOut, "Traffic charts", models_service.traffic_figures,
+         TrafficWindow),
+        ("/deployments", DeploymentsOut, "Running servers", deploy_service.deployments, None),
+        ("/monitoring", MonitoringOut, "Monitor runs and alerts", ops_service.monitoring,
+         MonitoringWindow),
+        ("/monitoring/figures", FiguresOut, "Monitoring charts", ops_service.monitoring_figures,
+         MonitoringWindow),
+    ]  # fmt: skip
+    for path, response_model, summary, service, window in views:
+        get_view(path, response_model, summary, service, window)
 
     @router.get("/datasets", response_model=DatasetPage, summary="Dataset versions")
     def datasets(
-        _: Reader,
-        project: Annotated[str | None, Query(max_length=200)] = None,
-        page: Annotated[int, Query(ge=1)] = 1,
-        per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+        _: Reader, project: OptionalName = None, page: PageNumber = 1, per_page: PerPage = 50
     ) -> DatasetPage:
         return runs_service.dataset_page(ctx, project=project, page=page, per_page=per_page)
 
     @router.get("/datasets/{ref}", response_model=DatasetDetail, summary="One dataset version")
-    def dataset(
-        _: Reader, ref: str, project: Annotated[str | None, Query(max_length=200)] = None
-    ) -> DatasetDetail:
+    def dataset(_: Reader, ref: str, project: OptionalName = None) -> DatasetDetail:
         return runs_service.dataset_detail(ctx, ref, project=project)
 
     return router
