@@ -11,7 +11,7 @@ from conveyor.errors import DataError
 from conveyor.train.scoring import get_metric, metrics_for_task, score_predictions
 from conveyor.train.targets import show_value
 
-__all__ = ["check_valid_classes", "make_folds", "predict_outputs", "score_all"]
+__all__ = ["check_valid_classes", "fold_rows", "make_folds", "predict_outputs", "score_all"]
 
 
 def make_folds(
@@ -42,6 +42,11 @@ def make_folds(
         )
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(y_arr)), y_arr.astype(str)))
+
+
+def fold_rows(k: int, seed: int, index: int) -> tuple[str, int, int, int]:
+    """The feature-cache key of fold ``index`` of :func:`make_folds` ``(k, seed)`` on one target."""
+    return ("fold", k, seed, index)
 
 
 def check_valid_classes(y_train: Any, y_valid: Any, *, where: str) -> None:

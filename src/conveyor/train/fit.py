@@ -22,8 +22,14 @@ import numpy as np
 
 from conveyor.config.models import ModelSpec
 from conveyor.errors import ConveyorError, ModelError
-from conveyor.train._fitting import FitOutcome, IterationCallback, fit_pipeline
-from conveyor.train._validation import check_valid_classes, make_folds, predict_outputs, score_all
+from conveyor.train._fitting import FeatureCache, FitOutcome, IterationCallback, fit_pipeline
+from conveyor.train._validation import (
+    check_valid_classes,
+    fold_rows,
+    make_folds,
+    predict_outputs,
+    score_all,
+)
 from conveyor.train.estimators import fit_time_weights, inner_estimator, resolve_estimator
 from conveyor.train.scoring import default_primary_metric, get_metric
 from conveyor.train.targets import check_target
@@ -121,6 +127,7 @@ def fit_candidate(
     where: str = "models[0]",
     on_progress: ProgressCallback | None = None,
     client: Any = None,
+    feature_cache: FeatureCache | None = None,
 ) -> Candidate:
     """Fit one model spec into a features + estimator pipeline and score it.
 
@@ -147,6 +154,8 @@ def fit_candidate(
         on_progress: progress sink.
         client: a ``distributed.Client``: LightGBM and XGBoost fit on the
             cluster (out-of-fold fits stay local).
+        feature_cache: fitted features steps shared with other fits on the same
+            rows (see :class:`~conveyor.train._fitting.FeatureCache`).
 
     Raises:
         ModelError: bad spec, metric, or a fit that failed.
@@ -166,6 +175,7 @@ def fit_candidate(
             if absent:
                 warnings.append(f"{name}: classes {absent} are absent from the training split")
     report(f"{name}: fitting", None)
+    cache = feature_cache or FeatureCache(preprocessor)
     started = time.perf_counter()
     outcome = _fit(
         spec,
@@ -179,10 +189,13 @@ def fit_candidate(
         where=where,
         on_iteration=_iteration_progress(estimator, name, report),
         client=client,
+        feature_cache=cache,
+        rows="holdout",
     )
     fit_seconds = time.perf_counter() - started
     if X_valid is not None:
-        y_pred, y_proba, has_proba = predict_outputs(outcome.pipeline, X_valid, task=task)
+        model = outcome.pipeline.named_steps["model"]
+        y_pred, y_proba, has_proba = predict_outputs(model, outcome.eval_matrix, task=task)
         model_classes = _classes_of(outcome.pipeline, task)
         y_true = y_valid
     else:
@@ -197,6 +210,7 @@ def fit_candidate(
             seed=seed,
             k=cv_folds,
             where=where,
+            feature_cache=cache,
         )
     metrics = score_all(
         task,
@@ -274,6 +288,8 @@ def fit_candidates(
     direction = get_metric(metric, task=task, where="evaluate.primary_metric").greater_is_better
     notes = check_target(y_train, task=task, target_name=target_name)
     total = len(specs)
+    # One features step per set of rows for every trial and candidate.
+    cache = FeatureCache(preprocessor)
     candidates: list[Candidate] = []
     warnings: list[str] = []
     for i, spec in enumerate(specs):
@@ -295,6 +311,7 @@ def fit_candidates(
             "pos_label": pos_label,
             "where": where,
             "on_progress": step_progress,
+            "feature_cache": cache,
         }
         tuning = None
         fit_spec = spec
@@ -348,6 +365,8 @@ def _fit(
     where: str,
     on_iteration: IterationCallback | None = None,
     client: Any = None,
+    feature_cache: FeatureCache | None = None,
+    rows: Any = "holdout",
 ) -> FitOutcome:
     """Apply fit-time class weights, fit, and map foreign failures to ModelError."""
     params, sample_weight = fit_time_weights(spec, estimator, y_train, task=task)
@@ -364,6 +383,8 @@ def _fit(
             sample_weight=sample_weight,
             on_iteration=on_iteration,
             client=client,
+            feature_cache=feature_cache,
+            rows=rows,
         )
     except ConveyorError:
         raise
@@ -373,7 +394,16 @@ def _fit(
 
 
 def _out_of_fold(
-    spec: ModelSpec, *, preprocessor: Any, X: Any, y: Any, task: str, seed: int, k: int, where: str
+    spec: ModelSpec,
+    *,
+    preprocessor: Any,
+    X: Any,
+    y: Any,
+    task: str,
+    seed: int,
+    k: int,
+    where: str,
+    feature_cache: FeatureCache,
 ) -> tuple[np.ndarray, np.ndarray | None, bool, list[Any] | None]:
     """Out-of-fold predictions of ``spec`` over ``k`` seeded folds of ``(X, y)``."""
     y_arr = np.asarray(y)
@@ -382,9 +412,8 @@ def _out_of_fold(
     y_pred = np.empty(len(y_arr), dtype=y_arr.dtype if classes is not None else float)
     y_proba: np.ndarray | None = None
     has_proba = False
-    for train_idx, test_idx in make_folds(
-        y_arr, task=task, k=k, seed=seed, where=f"{where} validation"
-    ):
+    folds = make_folds(y_arr, task=task, k=k, seed=seed, where=f"{where} validation")
+    for index, (train_idx, test_idx) in enumerate(folds):
         estimator = resolve_estimator(spec, task=task, seed=seed, where=where)
         outcome = _fit(
             spec,
@@ -396,6 +425,8 @@ def _out_of_fold(
             y_valid=None,
             task=task,
             where=where,
+            feature_cache=feature_cache,
+            rows=fold_rows(k, seed, index),
         )
         pred, proba, has_proba = predict_outputs(outcome.pipeline, X.iloc[test_idx], task=task)
         y_pred[test_idx] = pred

@@ -28,10 +28,15 @@ import numpy as np
 
 from conveyor.config.models import ModelSpec, SearchParam, TuneConfig
 from conveyor.errors import ModelError
-from conveyor.train._fitting import IterationCallback, fit_pipeline
+from conveyor.train._fitting import FeatureCache, IterationCallback, fit_pipeline
 from conveyor.train._space import check_space, grid_values, suggest_params
 from conveyor.train._study import best_value_or_none, count_finished, open_study, trial_row
-from conveyor.train._validation import check_valid_classes, make_folds, predict_outputs
+from conveyor.train._validation import (
+    check_valid_classes,
+    fold_rows,
+    make_folds,
+    predict_outputs,
+)
 from conveyor.train.estimators import (
     check_param_names,
     estimator_family,
@@ -107,6 +112,7 @@ def tune(
     where: str = "models[0]",
     on_progress: Callable[[str, float | None], None] | None = None,
     client: Any = None,
+    feature_cache: FeatureCache | None = None,
 ) -> TuneResult:
     """Search ``spec.tune.space`` for the parameters that maximise the primary metric.
 
@@ -131,6 +137,9 @@ def tune(
             cluster's workers, sharing the study through ``storage`` (see
             :mod:`conveyor.train._dask_tune`); ``tune.n_jobs`` is then unused.
             Without a storage the trials run here (a warning says so).
+        feature_cache: fitted features steps to share with other fits on the same
+            rows (default: one for this study). Trials fit the features once per set
+            of rows (the holdout, each fold) since only the estimator changes.
 
     Raises:
         ModelError: bad search space (unknown parameter, float grid without
@@ -196,6 +205,7 @@ def tune(
         spec=spec.model_copy(update={"params": fixed}),
         space=cfg.space,
         preprocessor=preprocessor,
+        feature_cache=feature_cache or FeatureCache(preprocessor),
         X_train=X_train,
         y_train=np.asarray(y_train),
         X_valid=X_valid,
@@ -261,6 +271,7 @@ class _Objective:
     spec: ModelSpec
     space: dict[str, SearchParam]
     preprocessor: Any
+    feature_cache: FeatureCache
     X_train: Any
     y_train: np.ndarray
     X_valid: Any
@@ -284,8 +295,9 @@ class _Objective:
             if self.folds is not None:
                 return self._cross_validate(trial, spec, self.folds)
             value, best_iteration = self._fit_and_score(
-                trial, spec, self.X_train, self.y_train, self.X_valid, self.y_valid, report=True
-            )
+                trial, spec, self.X_train, self.y_train, self.X_valid, self.y_valid,
+                rows="holdout", report=True,
+            )  # fmt: skip
             if best_iteration is not None:
                 trial.set_user_attr("best_iteration", best_iteration)
             return value
@@ -309,6 +321,7 @@ class _Objective:
                 self.y_train[train_idx],
                 self.X_train.iloc[test_idx],
                 self.y_train[test_idx],
+                rows=fold_rows(len(folds), self.seed, step),
                 report=False,
             )
             values.append(value)
@@ -332,6 +345,7 @@ class _Objective:
         X_eval: Any,
         y_eval: Any,
         *,
+        rows: Any,
         report: bool,
     ) -> tuple[float, int | None]:
         estimator = resolve_estimator(spec, task=self.task, seed=self.seed, where=self.where)
@@ -349,9 +363,11 @@ class _Objective:
             on_iteration=self._iteration_guard(
                 trial, estimator, prune=report and self.prune_iterations
             ),
+            feature_cache=self.feature_cache,
+            rows=rows,
         )
-        y_pred, y_proba, has_proba = predict_outputs(outcome.pipeline, X_eval, task=self.task)
         model = outcome.pipeline.named_steps["model"]
+        y_pred, y_proba, has_proba = predict_outputs(model, outcome.eval_matrix, task=self.task)
         classes = None if self.task == "regression" else list(model.classes_)
         if get_metric(self.metric).needs == "proba" and not has_proba:
             y_proba = None
