@@ -7,11 +7,17 @@ module prefixes, so a crafted file cannot smuggle in ``os.system``. When
 skops cannot represent the pipeline (a user type outside the allow-list, or a
 round trip that changes predictions) the bundle falls back to joblib, which is
 only ever loaded after the manifest digest matched the registry's record.
+
+skops is imported through :func:`skops_io`, which skips the scan of every
+scikit-learn module skops runs at import (see there): the allow-list, not
+skops' default list, decides what loads.
 """
 
 from __future__ import annotations
 
 import io
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +33,7 @@ __all__ = [
     "dump_model",
     "is_allowed_type",
     "load_model",
+    "skops_io",
 ]
 
 ALLOWED_TYPE_PREFIXES: tuple[str, ...] = (
@@ -78,6 +85,41 @@ class SavedModel:
     reason: str | None = None
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def skops_io() -> Any:
+    """``skops.io``, imported without building skops' default-trusted estimator list.
+
+    At import, skops (0.16) lists every scikit-learn estimator with
+    ``sklearn.utils.all_estimators()``, which imports every scikit-learn
+    module, and Dask and pytest through them: 0.6-1 s of every process that
+    saves or loads a bundle (``conveyor run``, ``serve``, ``predict``). Conveyor
+    never relies on that list: every type a file holds is checked against
+    :data:`ALLOWED_TYPE_PREFIXES` and handed to skops explicitly. So skops is
+    imported with an empty list; scikit-learn types then come back from
+    ``get_untrusted_types`` and pass the allow-list like every other type.
+    When something imported skops before, that import is used as it is.
+    """
+    with _IMPORT_LOCK:
+        loaded = sys.modules.get("skops.io")
+        if loaded is not None:
+            return loaded
+        import sklearn.utils
+
+        scan = sklearn.utils.all_estimators
+        sklearn.utils.all_estimators = _no_estimators
+        try:
+            import skops.io as sio
+        finally:
+            sklearn.utils.all_estimators = scan
+        return sio
+
+
+def _no_estimators(*_args: Any, **_kwargs: Any) -> list[tuple[str, type]]:
+    return []
+
+
 def is_allowed_type(name: str) -> bool:
     """Whether a fully qualified type name may be trusted when loading a skops file."""
     return name.startswith(ALLOWED_TYPE_PREFIXES) and name not in _DENIED_TYPES
@@ -102,8 +144,7 @@ def dump_model(pipeline: Any, directory: Path, *, check_frame: Any = None) -> Sa
         check_frame: a few raw rows; when given, the skops round trip must
             reproduce the pipeline's outputs on them exactly, else joblib is used.
     """
-    import skops.io as sio
-
+    sio = skops_io()
     reason: str | None = None
     try:
         data = sio.dumps(pipeline)
@@ -175,8 +216,7 @@ def load_model(
                 hint="the bundle may need the library versions listed in its manifest",
             ) from exc
 
-    import skops.io as sio
-
+    sio = skops_io()
     try:
         found = sorted(sio.get_untrusted_types(file=path))
     except Exception as exc:
@@ -190,7 +230,9 @@ def load_model(
             hint="allowed module prefixes: "
             + ", ".join(p.rstrip(".") for p in ALLOWED_TYPE_PREFIXES),
         )
-    unexpected = sorted(set(found) - set(trusted_types))
+    # scikit-learn types are absent from the manifests of files saved where skops
+    # trusted them by default (see skops_io); they passed the allow-list above.
+    unexpected = sorted(t for t in set(found) - set(trusted_types) if not t.startswith("sklearn."))
     if unexpected:
         raise ModelError(
             f"bundle {bundle}: {path.name} contains types the manifest does not trust: "

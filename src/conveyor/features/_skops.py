@@ -9,6 +9,8 @@ __all__ = ["TRUSTED_TYPES"]
 #: numpy arrays) and run no code on load. Pass them as
 #: ``skops.io.loads(data, trusted=[*TRUSTED_TYPES, ...])``; user transformers
 #: from ``features.custom`` are not included and must be trusted explicitly.
+#: (Where skops was imported through :func:`conveyor.bundle._serialize.skops_io`,
+#: scikit-learn estimators are not trusted by default either: pass them too.)
 TRUSTED_TYPES: tuple[str, ...] = (
     "conveyor.features._datetime.DatetimeParts",
     "conveyor.features._derived.DerivedFeatures",

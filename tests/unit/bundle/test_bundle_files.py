@@ -245,6 +245,33 @@ def test_types_missing_from_the_manifest_are_refused(bundle_copy: Path) -> None:
         load_bundle(bundle_copy)
 
 
+def test_bundles_saved_with_skops_default_trust_still_load(bundle_copy: Path) -> None:
+    """A manifest written where skops trusted scikit-learn estimators by default lacks them."""
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    own = [t for t in manifest["trusted_types"] if not t.startswith("sklearn.")]
+    _resign_manifest(bundle_copy, trusted_types=own)
+    loaded = load_bundle(bundle_copy)
+    assert loaded.pipeline.predict_proba is not None
+
+
+def test_skops_is_imported_without_scanning_scikit_learn() -> None:
+    """skops_io skips skops' import-time scan of every scikit-learn module (and Dask)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sklearn.utils\n"
+        "scan = sklearn.utils.all_estimators\n"
+        "from conveyor.bundle._serialize import skops_io\n"
+        "sio = skops_io()\n"
+        "import skops.io._trusted_types as t\n"
+        "print(len(t.SKLEARN_ESTIMATOR_TYPE_NAMES), 'dask' in sys.modules,\n"
+        "      sklearn.utils.all_estimators is scan, skops_io() is sio)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "False", "True", "True"]
+
+
 def test_pipeline_with_a_foreign_type_falls_back_to_joblib(
     tmp_path: Path, churn: Any, churn_signature: Any, churn_columns: Any
 ) -> None:
