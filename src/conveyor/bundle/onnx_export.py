@@ -85,62 +85,94 @@ class OnnxExport:
 # ---------------------------------------------------------------- converter setup
 
 
-@functools.cache
-def register_boosting_converters() -> tuple[str, ...]:
+def register_boosting_converters(libraries: frozenset[str] | None = None) -> tuple[str, ...]:
     """Register onnxmltools converters for LightGBM/XGBoost estimators that are installed.
 
-    Returns the names registered (cached: registration happens once per process).
+    Args:
+        libraries: register only these (``{"lightgbm"}``); None registers both. Importing
+            XGBoost costs a few hundred milliseconds a LightGBM model need not pay.
+
+    Returns the names registered (registration happens once per process and library).
     """
+    wanted = ("lightgbm", "xgboost") if libraries is None else sorted(libraries)
+    done: list[str] = []
+    for library in wanted:
+        if library == "lightgbm":
+            done += _register_lightgbm()
+        elif library == "xgboost":
+            done += _register_xgboost()
+    return tuple(done)
+
+
+_CLASSIFIER_OPTIONS = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+
+
+@functools.cache
+def _register_lightgbm() -> tuple[str, ...]:
+    try:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    except ImportError:
+        return ()
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import (
         calculate_linear_classifier_output_shapes,
         calculate_linear_regressor_output_shapes,
     )
 
-    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
-    done: list[str] = []
-    try:
-        from lightgbm import LGBMClassifier, LGBMRegressor
-        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
-    except ImportError:
-        pass
-    else:
-        update_registered_converter(
-            LGBMClassifier,
-            "LightGbmLGBMClassifier",
-            calculate_linear_classifier_output_shapes,
-            convert_lightgbm,
-            options=classifier_options,
-        )
-        update_registered_converter(
-            LGBMRegressor,
-            "LightGbmLGBMRegressor",
-            calculate_linear_regressor_output_shapes,
-            convert_lightgbm,
-            options={"split": None},
-        )
-        done += ["LGBMClassifier", "LGBMRegressor"]
+    update_registered_converter(
+        LGBMClassifier,
+        "LightGbmLGBMClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_lightgbm,
+        options=_CLASSIFIER_OPTIONS,
+    )
+    update_registered_converter(
+        LGBMRegressor,
+        "LightGbmLGBMRegressor",
+        calculate_linear_regressor_output_shapes,
+        convert_lightgbm,
+        options={"split": None},
+    )
+    return ("LGBMClassifier", "LGBMRegressor")
+
+
+@functools.cache
+def _register_xgboost() -> tuple[str, ...]:
     try:
         from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
         from xgboost import XGBClassifier, XGBRegressor
     except ImportError:
-        pass
-    else:
-        update_registered_converter(
-            XGBClassifier,
-            "XGBoostXGBClassifier",
-            calculate_linear_classifier_output_shapes,
-            convert_xgboost,
-            options=classifier_options,
-        )
-        update_registered_converter(
-            XGBRegressor,
-            "XGBoostXGBRegressor",
-            calculate_linear_regressor_output_shapes,
-            convert_xgboost,
-        )
-        done += ["XGBClassifier", "XGBRegressor"]
-    return tuple(done)
+        return ()
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    update_registered_converter(
+        XGBClassifier,
+        "XGBoostXGBClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_xgboost,
+        options=_CLASSIFIER_OPTIONS,
+    )
+    update_registered_converter(
+        XGBRegressor,
+        "XGBoostXGBRegressor",
+        calculate_linear_regressor_output_shapes,
+        convert_xgboost,
+    )
+    return ("XGBClassifier", "XGBRegressor")
+
+
+def _libraries(pipeline: Any) -> frozenset[str]:
+    """Top-level packages of the pipeline and every estimator nested in its parameters."""
+    found = {type(pipeline).__module__.split(".")[0]}
+    for value in pipeline.get_params(deep=True).values():
+        if hasattr(value, "get_params"):
+            found.add(type(value).__module__.split(".")[0])
+    return frozenset(found)
 
 
 def patch_hist_gradient_boosting_converter() -> bool:
@@ -342,7 +374,7 @@ def _convert(work: Any, inputs: list[OnnxInput], *, classifier: bool) -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    register_boosting_converters()
+    register_boosting_converters(_libraries(work))
     patch_hist_gradient_boosting_converter()
     _patch_string_imputers(work)
     _patch_infrequent_encoders(work)

@@ -496,3 +496,20 @@ def _column_transformer_for(churn: Any) -> Any:
             ),
         ]
     )
+
+
+def test_boosting_converters_are_registered_per_library() -> None:
+    """A LightGBM export must not pay for importing XGBoost (a fresh process shows it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from conveyor.bundle.onnx_export import register_boosting_converters\n"
+        "print(register_boosting_converters(frozenset({'lightgbm', 'sklearn'})))\n"
+        "print('xgboost' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:2] == ["('LGBMClassifier', 'LGBMRegressor')", "False"]
