@@ -50,10 +50,11 @@ def _shares(counts: list[float]) -> list[float]:
     return [c / total if total else 0.0 for c in counts]
 
 
-def column_figure(column: ColumnDrift, *, height: int = 320) -> Any:
-    """Grouped bars: the share of reference and current rows per bin or category."""
-    import plotly.graph_objects as go
+def column_figure(column: ColumnDrift, *, height: int = 320) -> dict[str, Any]:
+    """Grouped bars: the share of reference and current rows per bin or category.
 
+    A plain figure dict, like :mod:`conveyor.evaluate.plots` builds.
+    """
     labels, ref_counts = _bins(column.reference_hist)
     _, cur_counts = _bins(column.current_hist)
     if "categories" in column.reference_hist or labels[-1:] == ["(missing)"]:
@@ -71,30 +72,33 @@ def column_figure(column: ColumnDrift, *, height: int = 320) -> Any:
         f"{escape(column.column)} — {escape(column.method)} {_number(column.statistic)} "
         f"(threshold {_number(column.threshold)}): {verdict}"
     )
-    fig = go.Figure()
-    fig.add_trace(
-        go.Bar(x=safe, y=_shares(ref_counts), name="reference", marker_color=_REFERENCE_COLOR)
-    )
-    fig.add_trace(
-        go.Bar(x=safe, y=_shares(cur_counts), name="current", marker_color=_CURRENT_COLOR)
-    )
-    fig.update_layout(
-        template="none",
-        barmode="group",
-        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 13}},
-        height=height,
-        margin={"l": 50, "r": 20, "t": 40, "b": 90},
-        font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 11},
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-        legend={"orientation": "h", "y": 1.02, "x": 1.0, "xanchor": "right", "yanchor": "bottom"},
-        xaxis={"type": "category", "tickangle": -40, "automargin": True},
-        yaxis={"title": {"text": "share of rows"}, "gridcolor": "#eeeeee", "tickformat": ".0%"},
-    )
-    return fig
+    bar = {"type": "bar", "x": safe}
+    return {
+        "data": [
+            {**bar, "y": _shares(ref_counts), "name": "reference",
+             "marker": {"color": _REFERENCE_COLOR}},
+            {**bar, "y": _shares(cur_counts), "name": "current",
+             "marker": {"color": _CURRENT_COLOR}},
+        ],
+        "layout": {
+            "template": {},
+            "barmode": "group",
+            "title": {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 13}},
+            "height": height,
+            "margin": {"l": 50, "r": 20, "t": 40, "b": 90},
+            "font": {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 11},
+            "paper_bgcolor": "white",
+            "plot_bgcolor": "white",
+            "legend": {"orientation": "h", "y": 1.02, "x": 1.0, "xanchor": "right",
+                       "yanchor": "bottom"},
+            "xaxis": {"type": "category", "tickangle": -40, "automargin": True},
+            "yaxis": {"title": {"text": "share of rows"}, "gridcolor": "#eeeeee",
+                      "tickformat": ".0%"},
+        },
+    }  # fmt: skip
 
 
-def distribution_figures(report: DriftReport) -> list[Any]:
+def distribution_figures(report: DriftReport) -> list[dict[str, Any]]:
     """One figure per column, drifted columns first, then the prediction (if any)."""
     ordered = sorted(report.columns, key=lambda c: not c.drifted)
     if report.prediction is not None:

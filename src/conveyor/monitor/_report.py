@@ -79,30 +79,23 @@ class _Figures:
         return f'<div class="plot">{plots.figure_html(fig, div_id=f"plot-{self.count}")}</div>'
 
 
-def _go() -> Any:
-    import plotly.graph_objects as go
-
-    return go
-
-
 def _lines(title: str, y: str, series: dict[str, tuple[list[Any], list[Any]]]) -> Any:
-    go = _go()
-    fig = plots._figure(title, x="window end (UTC)", y=y)
+    fig = plots.new_figure(title, x="window end (UTC)", y=y)
     for name, (xs, ys) in series.items():
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=esc(name)))
+        fig["data"].append(plots.line_trace(xs, ys, esc(name), mode="lines+markers"))
     return fig
 
 
 def _add_labels(fig: Any, xs: list[Any], counts: list[Any]) -> None:
     """The labelled predictions behind each point, as a dotted line on a right-hand axis."""
-    fig.add_trace(
-        _go().Scatter(x=xs, y=counts, name="labels (right axis)", yaxis="y2", mode="lines+markers",
-                      line={"dash": "dot", "color": "#888888"}, marker={"size": 5})
+    fig["data"].append(
+        plots.line_trace(xs, counts, "labels (right axis)", mode="lines+markers", yaxis="y2",
+                         line={"dash": "dot", "color": "#888888"}, marker={"size": 5})
     )  # fmt: skip
-    fig.update_layout(
-        yaxis2={"title": {"text": "labelled predictions"}, "overlaying": "y", "side": "right",
-                "rangemode": "tozero", "showgrid": False}
-    )  # fmt: skip
+    fig["layout"]["yaxis2"] = {
+        "title": {"text": "labelled predictions"}, "overlaying": "y", "side": "right",
+        "rangemode": "tozero", "showgrid": False,
+    }  # fmt: skip
 
 
 def _summary(result: MonitorResult) -> str:
@@ -217,17 +210,13 @@ def _performance(result: MonitorResult, figures: _Figures) -> str:
         )
     buckets = perf["over_time"]
     if buckets:
-        go = _go()
-        fig = plots._figure(
+        fig = plots.new_figure(
             "Live performance within the window", x="bucket start (UTC)", y="metric"
         )
         xs = [b["start"] for b in buckets]
         for m in metrics:
-            fig.add_trace(
-                go.Scatter(
-                    x=xs, y=[b["metrics"].get(m) for b in buckets], mode="lines+markers", name=m
-                )
-            )
+            ys = [b["metrics"].get(m) for b in buckets]
+            fig["data"].append(plots.line_trace(xs, ys, m, mode="lines+markers"))
         _add_labels(fig, xs, [b["labels"] for b in buckets])
         parts.append(figures.html(fig))
     return section("performance", "Live performance", "".join(parts))
@@ -274,12 +263,10 @@ def _health(result: MonitorResult, figures: _Figures) -> str:
     overall = result.health.get("overall")
     if overall:
         rows.insert(0, [raw_cell("overall (served)")] + [cell(overall.get(k)) for k in keys])
-    go = _go()
-    fig = plots._figure("Latency per version", x="version", y="ms")
+    fig = plots.new_figure("Latency per version", x="version", y="ms")
     for q in ("p50_ms", "p95_ms", "p99_ms"):
-        fig.add_trace(
-            go.Bar(x=[f"v{v}" for v in versions], y=[h.get(q) for h in versions.values()], name=q)
-        )
+        ys = [h.get(q) for h in versions.values()]
+        fig["data"].append({"type": "bar", "x": [f"v{v}" for v in versions], "y": ys, "name": q})
     return section("health", "Serving health", table(["", *keys], rows) + figures.html(fig))
 
 

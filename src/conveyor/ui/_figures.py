@@ -76,8 +76,17 @@ def load_report(recorded: str | None, *, root: Path, run_id: str) -> tuple[dict 
 
 
 def figure_json(fig: Any) -> dict[str, Any]:
-    """``{"data": [...], "layout": {...}}`` as plain JSON (arrays as base64 typed arrays)."""
-    data = json.loads(fig.to_json())
+    """``{"data": [...], "layout": {...}}`` as plain JSON (arrays as base64 typed arrays).
+
+    ``fig`` is a ``plotly.graph_objects.Figure`` or a figure dict of
+    :mod:`conveyor.evaluate.plots`.
+    """
+    if isinstance(fig, Mapping):
+        from conveyor.evaluate.plots import figure_json as plain
+
+        data = plain(fig)
+    else:
+        data = json.loads(fig.to_json())
     return {"data": data.get("data", []), "layout": data.get("layout", {})}
 
 
@@ -116,7 +125,7 @@ def run_figures(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         for fig_id, key, build in builders:
             if d.get(key):
                 fig = build(d[key])
-                out.append(_entry(fig_id, f"{name}: {fig.layout.title.text}", fig))
+                out.append(_entry(fig_id, f"{name}: {plots.figure_title(fig)}", fig))
         if winner.get("task") == "regression" and d.get("actual"):
             out.append(_entry("residuals", "Residuals", plots.residuals_figure(d)))
             out.append(
