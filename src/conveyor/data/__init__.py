@@ -2,13 +2,57 @@
 
 Polars is the engine throughout; every function here is pure (frames in,
 frames and reports out) except the readers in :mod:`conveyor.data.sources`.
+
+The names below are imported on first use, so that importing one submodule
+(``conveyor.data.sources``) does not load every stage. ``clean`` is the
+exception: the function shares its name with its module, and the module would
+shadow a lazily bound function once imported.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from conveyor.data.clean import CleanResult, OpReport, clean
-from conveyor.data.schema import ColumnSchema, DatasetSchema, infer_schema
-from conveyor.data.sources import CollectResult, collect, read_source, read_table_file, source_files
-from conveyor.data.split import SplitResult, split_frame
-from conveyor.data.validate import ValidationResult, Violation, validate_frame
+
+if TYPE_CHECKING:
+    from conveyor.data.schema import ColumnSchema, DatasetSchema, infer_schema
+    from conveyor.data.sources import (
+        CollectResult,
+        collect,
+        read_source,
+        read_table_file,
+        source_files,
+    )
+    from conveyor.data.split import SplitResult, split_frame
+    from conveyor.data.validate import ValidationResult, Violation, validate_frame
+
+_HOMES = {
+    "ColumnSchema": "schema",
+    "DatasetSchema": "schema",
+    "infer_schema": "schema",
+    "CollectResult": "sources",
+    "collect": "sources",
+    "read_source": "sources",
+    "read_table_file": "sources",
+    "source_files": "sources",
+    "SplitResult": "split",
+    "split_frame": "split",
+    "ValidationResult": "validate",
+    "Violation": "validate",
+    "validate_frame": "validate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'conveyor.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"conveyor.data.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CleanResult",
