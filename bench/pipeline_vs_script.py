@@ -39,7 +39,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "churn"
 PYTHON = REPO / ".venv" / "bin" / "python"
-ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+# Bytecode as an installed package has it: pip compiles site-packages at install (the
+# script's imports), so Conveyor's own modules get their .pyc too (see main()).
+ENV = {
+    **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+    "PYTHONPATH": str(REPO / "src"),
+}
 DATA_STEPS = ("collect", "validate", "clean", "split")
 WORK_STEPS = (*DATA_STEPS, "train")
 
@@ -301,6 +306,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.omp_threads is not None:
         ENV["OMP_NUM_THREADS"] = str(args.omp_threads)
+    subprocess.run(
+        [str(PYTHON), "-m", "compileall", "-q", str(REPO / "src" / "conveyor")], check=True, env=ENV
+    )
     reps = []
     for rep in range(1, args.repeat + 1):
         reps.append(_repetition(rep))
