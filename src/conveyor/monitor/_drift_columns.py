@@ -85,17 +85,44 @@ def numeric_drift(
     raw = numeric_values(name, series)
     finite = np.isfinite(raw)
     x = raw if finite.all() else raw[finite]
-    n_rows, n_missing = len(raw), len(raw) - len(x)
+    return numeric_verdict(
+        name,
+        ref,
+        plan,
+        st.bin_values(x, ref.fine_edges),
+        n_rows=len(raw),
+        n_finite=len(x),
+        ks=lambda: st.ks_test(ref.sample, x),
+    )
+
+
+def numeric_verdict(
+    name: str,
+    ref: NumericReference,
+    plan: ColumnPlan,
+    binned: st.BinnedValues,
+    *,
+    n_rows: int,
+    n_finite: int,
+    ks: Callable[[], tuple[float, float]],
+) -> ColumnDrift:
+    """The verdict of a numeric column from its counts in the reference's fine cells.
+
+    ``binned`` counts the ``n_finite`` finite values of ``n_rows`` rows (the
+    rest are missing); ``ks`` gives the KS statistic and p-value of the current
+    values, and is called only when the method is KS. The local check counts a
+    column here, the partitioned one sums the counts of its parts.
+    """
+    n_missing = n_rows - n_finite
     cfg, half = plan.config, plan.alpha / 2.0  # the column's alpha, split with the missing test
-    binned = st.bin_values(x, ref.fine_edges)
     if len(ref.bin_edges):
         current_bins = coarse_from_fine(ref.fine_edges, binned.counts, ref.bin_edges)
     else:
-        current_bins = np.array([len(x)])
-    comparable = len(x) > 0 and ref.count > 0
+        current_bins = np.array([n_finite])
+    comparable = n_finite > 0 and ref.count > 0
     p_value: float | None = None
     if plan.method == "ks":
-        statistic, p = st.ks_test(ref.sample, x)
+        statistic, p = ks()
         threshold = plan.threshold if plan.threshold is not None else half
         p_value, drifted = p, comparable and p < threshold
     elif plan.method == "psi":
@@ -192,15 +219,34 @@ def categorical_drift(
 ) -> ColumnDrift:
     """Drift of a categorical column (missing values are a category of their own)."""
     keys, counts, n_missing = category_counts(series)
+    return categorical_verdict(name, ref, plan, keys, counts, n_missing)
+
+
+def categorical_verdict(
+    name: str,
+    ref: CategoricalReference,
+    plan: ColumnPlan,
+    keys: pl.Series | list[str],
+    counts: np.ndarray,
+    n_missing: int,
+) -> ColumnDrift:
+    """The verdict of a categorical column from the count of each current value.
+
+    ``keys`` (:func:`~conveyor.bundle._reference.category_key`) and ``counts``
+    come most frequent first: the first values the reference does not keep are
+    the ones the plot names under ``__other__``. The local check counts a
+    column here, the partitioned one sums the counts of its parts.
+    """
     kept = ref.categories[:-1]
     other = len(kept)
-    table = pl.DataFrame({"key": keys, "n": counts}).join(
-        pl.DataFrame({"key": kept, "slot": np.arange(other, dtype=np.int64)},
-                     schema={"key": pl.String, "slot": pl.Int64}),
-        on="key",
-        how="left",
-        maintain_order="left",
-    )  # fmt: skip
+    current_keys = pl.DataFrame(
+        {"key": keys, "n": counts}, schema={"key": pl.String, "n": pl.Int64}
+    )
+    reference_slots = pl.DataFrame(
+        {"key": kept, "slot": np.arange(other, dtype=np.int64)},
+        schema={"key": pl.String, "slot": pl.Int64},
+    )
+    table = current_keys.join(reference_slots, on="key", how="left", maintain_order="left")
     slots = table["slot"].fill_null(other).to_numpy()
     current = np.bincount(slots, weights=table["n"].to_numpy(), minlength=other + 1)
     ref_cells = np.append(ref.counts, ref.missing)

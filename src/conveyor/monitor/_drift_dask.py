@@ -1,8 +1,9 @@
 """Drift over partitioned data (prediction log segments, Parquet parts), on Dask or here.
 
 Each part is reduced, where it is read, to counts that add up across parts;
-the client adds them and applies the very statistics and verdict rules of
-:func:`~conveyor.monitor.drift.drift_from_reference`. Nothing but counts
+the client adds them and hands them to the verdict functions the local
+:func:`~conveyor.monitor.drift.drift_from_reference` uses
+(:mod:`~conveyor.monitor._drift_columns`). Nothing but counts
 travels, so the check scales with the number of parts, not of rows.
 
 What a part sends per column, and why the verdict is the local one:
@@ -37,18 +38,15 @@ import numpy as np
 from conveyor.config._monitoring import DriftConfig
 from conveyor.errors import DataError
 from conveyor.monitor import _drift_stats as st
+from conveyor.monitor._drift_check import plan_check
 from conveyor.monitor._drift_columns import (
-    _OTHER_SHOWN,
     ColumnPlan,
-    _distance_threshold,
-    _missing_drifted,
-    _rng,
-    _scale,
+    categorical_verdict,
     numeric_values,
+    numeric_verdict,
 )
 from conveyor.monitor._drift_reference import ColumnReference, NumericReference, read_reference
 from conveyor.monitor._drift_result import ColumnDrift, DriftReport
-from conveyor.monitor.drift import _plan
 
 __all__ = ["drift_from_parts"]
 
@@ -104,53 +102,14 @@ def drift_from_parts(
     n_rows = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in paths)
     if n_rows == 0:
         raise DataError("the current data has no rows: there is nothing to compare")
-    skipped: dict[str, str] = {}
-    tested: list[tuple[str, ColumnReference]] = []
-    for name, ref in parsed.features.items():
-        override = config.columns.get(name)
-        if override is not None and override.skip:
-            skipped[name] = "skip: true in monitor.drift.columns"
-        elif name not in present:
-            skipped[name] = "not in the current data"
-        else:
-            tested.append((name, ref))
-    has_prediction = (
-        prediction_column is not None
-        and parsed.prediction is not None
-        and prediction_column in present
-    )
-    if not tested and not has_prediction:
-        raise DataError(
-            "the current data has none of the reference's columns "
-            f"(reference: {sorted(parsed.features)[:8]}; current: {sorted(present)[:8]})",
-            hint="compare data with the same column names as the model's inputs",
-        )
-    large = n_rows >= config.large_sample
-    alpha = config.alpha / max(len(tested), 1)
-    plans = [(name, ref, _plan(name, ref, config, alpha, large)) for name, ref in tested]
-    if has_prediction:
-        assert parsed.prediction is not None and prediction_column is not None
-        plan = _plan(
-            prediction_column, parsed.prediction, config, config.alpha, large, prediction=True
-        )
-        plans.append((prediction_column, parsed.prediction, plan))
-    tasks = [_task(name, ref, plan) for name, ref, plan in plans]
+    check = plan_check(parsed, config, sorted(present), n_rows, prediction_column)
+    tasks = [_task(name, ref, plan) for name, ref, plan in check.columns]
     partials = _reduce_parts(client, [str(p) for p in paths], tasks)
-    results = [
-        _verdict(name, ref, plan, [partial[i] for partial in partials])
-        for i, (name, ref, plan) in enumerate(plans)
-    ]
-    prediction = results.pop() if has_prediction else None
-    drifted = sum(1 for r in results if r.drifted)
-    share = drifted / len(results) if results else 0.0
-    return DriftReport(
-        columns=results,
-        share=share,
-        dataset_drift=bool(results) and share > config.share_threshold,
-        share_threshold=config.share_threshold,
-        prediction=prediction,
-        n_current=n_rows,
-        skipped=skipped,
+    return check.report(
+        [
+            _verdict(name, ref, plan, [partial[i] for partial in partials])
+            for i, (name, ref, plan) in enumerate(check.columns)
+        ]
     )
 
 
@@ -248,9 +207,7 @@ def _verdict(
 def _numeric(
     name: str, ref: NumericReference, plan: ColumnPlan, partials: list[dict]
 ) -> ColumnDrift:
-    """:func:`~conveyor.monitor._drift_columns.numeric_drift` on summed counts."""
-    from conveyor.bundle._reference import coarse_from_fine
-
+    """:func:`~conveyor.monitor._drift_columns.numeric_verdict` on the parts' summed counts."""
     present = [p for p in partials if "absent" not in p]
     n_rows = sum(p.get("absent", 0) for p in partials) + sum(p["rows"] for p in present)
     cells = len(ref.fine_edges) - 1
@@ -265,69 +222,14 @@ def _numeric(
         high=max(highs) if highs else math.nan,
     )
     n_finite = sum(p["finite"] for p in present)
-    n_missing = n_rows - n_finite
-    cfg, half = plan.config, plan.alpha / 2.0
-    if len(ref.bin_edges):
-        current_bins = coarse_from_fine(ref.fine_edges, binned.counts, ref.bin_edges)
-    else:
-        current_bins = np.array([n_finite])
-    comparable = n_finite > 0 and ref.count > 0
-    p_value: float | None = None
-    if plan.method == "ks":
-        statistic, p = _ks(ref, present, n_finite)
-        threshold = plan.threshold if plan.threshold is not None else half
-        p_value, drifted = p, comparable and p < threshold
-    elif plan.method == "psi":
-        statistic = st.psi(ref.bin_counts, current_bins) if comparable else math.nan
-        threshold = plan.threshold
-        if threshold is None:
-            threshold = _distance_threshold(
-                statistic, cfg.psi_threshold, comparable,
-                lambda exact: st.psi_critical(ref.bin_counts, current_bins, half, _rng(name), exact=exact),
-            )  # fmt: skip
-        drifted = comparable and statistic > threshold
-    else:
-        scale = _scale(ref)
-        statistic = (
-            st.wasserstein(ref.fine_edges, ref.fine_counts, binned) / scale
-            if comparable
-            else math.nan
-        )
-        threshold = plan.threshold
-        if threshold is None:
-            threshold = _distance_threshold(
-                statistic, cfg.wasserstein_threshold, comparable,
-                lambda exact: st.wasserstein_critical(
-                    ref.fine_edges, ref.fine_counts, binned, half, _rng(name), exact=exact
-                ) / scale,
-                simulate_from=cfg.wasserstein_threshold / 2,
-            )  # fmt: skip
-        drifted = comparable and statistic > threshold
-    ref_rows = ref.count + ref.missing
-    missing_drifted = _missing_drifted(ref.missing, ref_rows, n_missing, n_rows, half, plan)
-    return ColumnDrift(
-        column=name,
-        kind="numeric",
-        method=plan.method,
-        statistic=float(statistic),
-        threshold=float(threshold),
-        p_value=p_value,
-        drifted=bool(drifted or missing_drifted),
-        n_reference=ref_rows,
-        n_current=n_rows,
-        missing_rate_reference=ref.missing / ref_rows if ref_rows else 0.0,
-        missing_rate_current=n_missing / n_rows if n_rows else 0.0,
-        reference_hist={
-            "edges": ref.bin_edges.tolist(),
-            "counts": ref.bin_counts.astype(np.int64).tolist(),
-            "missing": ref.missing,
-        },
-        current_hist={
-            "edges": ref.bin_edges.tolist(),
-            "counts": np.asarray(current_bins, dtype=np.int64).tolist(),
-            "missing": n_missing,
-        },
-        missing_drifted=bool(missing_drifted),
+    return numeric_verdict(
+        name,
+        ref,
+        plan,
+        binned,
+        n_rows=n_rows,
+        n_finite=n_finite,
+        ks=lambda: _ks(ref, present, n_finite),
     )
 
 
@@ -367,7 +269,7 @@ def _stand_in(points: np.ndarray, le: np.ndarray, lt: np.ndarray, n: int) -> np.
 
 
 def _categorical(name: str, ref: Any, plan: ColumnPlan, partials: list[dict]) -> ColumnDrift:
-    """:func:`~conveyor.monitor._drift_columns.categorical_drift` on summed counts."""
+    """:func:`~conveyor.monitor._drift_columns.categorical_verdict` on the parts' summed counts."""
     totals: dict[str, int] = {}
     n_missing = 0
     for part in partials:
@@ -377,54 +279,9 @@ def _categorical(name: str, ref: Any, plan: ColumnPlan, partials: list[dict]) ->
         n_missing += part["missing"]
         for key, count in zip(part["keys"], part["counts"], strict=True):
             totals[key] = totals.get(key, 0) + int(count)
-    kept = ref.categories[:-1]
-    slot_of = {key: i for i, key in enumerate(kept)}
-    current = np.zeros(len(kept) + 1)
-    for key, count in totals.items():
-        current[slot_of.get(key, len(kept))] += count
-    ref_cells = np.append(ref.counts, ref.missing)
-    cur_cells = np.append(current, n_missing)
-    n_rows = int(cur_cells.sum())
-    comparable = n_rows > 0 and ref_cells.sum() > 0
-    p_value: float | None = None
-    if plan.method == "chi2":
-        statistic, p_value = st.chi2_test(ref_cells, cur_cells)
-        threshold = plan.threshold if plan.threshold is not None else plan.alpha
-        drifted = comparable and p_value < threshold
-    else:
-        statistic = st.jensenshannon(ref_cells, cur_cells) if comparable else math.nan
-        threshold = plan.threshold
-        if threshold is None:
-            threshold = _distance_threshold(
-                statistic, plan.config.jensenshannon_threshold, comparable,
-                lambda exact: st.jensenshannon_critical(ref_cells, cur_cells, plan.alpha, _rng(name), exact=exact),
-            )  # fmt: skip
-        drifted = comparable and statistic > threshold
-    unseen = sorted(((k, n) for k, n in totals.items() if k not in slot_of), key=lambda kv: -kv[1])
-    ref_rows = int(ref_cells.sum())
-    from conveyor.bundle._reference import OTHER_CATEGORY
-
-    return ColumnDrift(
-        column=name,
-        kind="categorical",
-        method=plan.method,
-        statistic=float(statistic),
-        threshold=float(threshold),
-        p_value=p_value,
-        drifted=bool(drifted),
-        n_reference=ref_rows,
-        n_current=n_rows,
-        missing_rate_reference=ref.missing / ref_rows if ref_rows else 0.0,
-        missing_rate_current=n_missing / n_rows if n_rows else 0.0,
-        reference_hist={
-            "categories": list(ref.categories),
-            "counts": ref.counts.astype(np.int64).tolist(),
-            "missing": ref.missing,
-        },
-        current_hist={
-            "categories": list(ref.categories),
-            "counts": current.astype(np.int64).tolist(),
-            "missing": n_missing,
-            OTHER_CATEGORY: dict(unseen[:_OTHER_SHOWN]),
-        },
-    )
+    # most frequent first, ties by key: the order category_counts gives the local check, so
+    # both name the same unseen categories under __other__
+    ordered = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+    keys = [key for key, _ in ordered]
+    counts = np.array([count for _, count in ordered], dtype=np.int64)
+    return categorical_verdict(name, ref, plan, keys, counts, n_missing)

@@ -34,14 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.bundle._reference import build_reference, parallel_workers
 from conveyor.config._monitoring import DriftConfig
-from conveyor.errors import ConfigError, DataError
-from conveyor.monitor._drift_columns import (
-    CATEGORICAL_METHODS,
-    NUMERIC_METHODS,
-    ColumnPlan,
-    categorical_drift,
-    numeric_drift,
-)
+from conveyor.errors import DataError
+from conveyor.monitor._drift_check import plan_check, preview
+from conveyor.monitor._drift_columns import ColumnPlan, categorical_drift, numeric_drift
 from conveyor.monitor._drift_reference import ColumnReference, NumericReference, read_reference
 from conveyor.monitor._drift_result import ColumnDrift, DriftReport
 
@@ -91,59 +86,17 @@ def drift_from_reference(
         current = pl.from_pandas(current)
     if current.height == 0:
         raise DataError("the current data has no rows: there is nothing to compare")
-    skipped: dict[str, str] = {}
-    tested: list[tuple[str, ColumnReference]] = []
-    for name, ref in parsed.features.items():
-        override = config.columns.get(name)
-        if override is not None and override.skip:
-            skipped[name] = "skip: true in monitor.drift.columns"
-        elif name not in current.columns:
-            skipped[name] = "not in the current data"
-        else:
-            tested.append((name, ref))
-    has_prediction = (
-        prediction_column is not None
-        and parsed.prediction is not None
-        and prediction_column in current.columns
-    )
-    if not tested and not has_prediction:
-        raise DataError(
-            "the current data has none of the reference's columns "
-            f"(reference: {_preview(list(parsed.features))}; current: {_preview(current.columns)})",
-            hint="compare data with the same column names as the model's inputs",
-        )
-    large = current.height >= config.large_sample
-    alpha = config.alpha / max(len(tested), 1)
+    check = plan_check(parsed, config, current.columns, current.height, prediction_column)
     jobs: list[Callable[[], ColumnDrift]] = [
-        _job(name, ref, current.get_column(name), _plan(name, ref, config, alpha, large))
-        for name, ref in tested
+        _job(name, ref, current.get_column(name), plan) for name, ref, plan in check.columns
     ]
-    if has_prediction:
-        assert parsed.prediction is not None and prediction_column is not None
-        plan = _plan(
-            prediction_column, parsed.prediction, config, config.alpha, large, prediction=True
-        )
-        jobs.append(
-            _job(prediction_column, parsed.prediction, current.get_column(prediction_column), plan)
-        )
     workers = parallel_workers(current.height * len(jobs), len(jobs))
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:  # numpy, scipy and Polars release the GIL
             results = list(pool.map(lambda job: job(), jobs))
     else:
         results = [job() for job in jobs]
-    prediction = results.pop() if has_prediction else None
-    drifted = sum(1 for r in results if r.drifted)
-    share = drifted / len(results) if results else 0.0
-    return DriftReport(
-        columns=results,
-        share=share,
-        dataset_drift=bool(results) and share > config.share_threshold,
-        share_threshold=config.share_threshold,
-        prediction=prediction,
-        n_current=current.height,
-        skipped=skipped,
-    )
+    return check.report(results)
 
 
 def _job(
@@ -152,37 +105,6 @@ def _job(
     if isinstance(ref, NumericReference):
         return lambda: numeric_drift(name, ref, series, plan)
     return lambda: categorical_drift(name, ref, series, plan)
-
-
-def _plan(
-    name: str,
-    ref: ColumnReference,
-    config: DriftConfig,
-    alpha: float,
-    large: bool,
-    *,
-    prediction: bool = False,
-) -> ColumnPlan:
-    numeric = isinstance(ref, NumericReference)
-    override = None if prediction else config.columns.get(name)
-    method = override.method if override is not None and override.method != "auto" else "auto"
-    if method == "auto":
-        method = config.numeric_method if numeric else config.categorical_method
-    if method == "auto":
-        method = (
-            ("wasserstein" if large else "ks")
-            if numeric
-            else ("jensenshannon" if large else "chi2")
-        )
-    allowed = NUMERIC_METHODS if numeric else CATEGORICAL_METHODS
-    if method not in allowed:
-        kind = "numeric" if numeric else "categorical"
-        raise ConfigError(
-            f"monitor.drift.columns.{name}.method: {method!r} does not apply to the {kind} "
-            f"column {name!r}; use one of {', '.join(('auto', *allowed))}"
-        )
-    threshold = override.threshold if override is not None else None
-    return ColumnPlan(method=method, threshold=threshold, alpha=alpha, large=large, config=config)
 
 
 def drift_between_frames(
@@ -227,8 +149,8 @@ def drift_between_frames(
             absent = [c for c in columns if c not in frame.columns]
             if absent:
                 raise DataError(
-                    f"column(s) {_preview(absent)} are not in the {label} data "
-                    f"(it has: {_preview(frame.columns)})"
+                    f"column(s) {preview(absent)} are not in the {label} data "
+                    f"(it has: {preview(frame.columns)})"
                 )
         names = list(dict.fromkeys(columns))
     else:
@@ -236,7 +158,7 @@ def drift_between_frames(
         if not names:
             raise DataError(
                 "the two datasets share no column "
-                f"(reference: {_preview(reference.columns)}; current: {_preview(current.columns)})",
+                f"(reference: {preview(reference.columns)}; current: {preview(current.columns)})",
                 hint="compare datasets with the same column names",
             )
     numeric: list[str] = []
@@ -289,8 +211,3 @@ def _kind(reference: Any, current: Any) -> str | None:
     if dtype == pl.Null:
         return "categorical"
     return None
-
-
-def _preview(names: list[str], limit: int = 8) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -147,3 +147,27 @@ def test_no_part_or_no_shared_column(
     pl.DataFrame({"other": [1, 2]}).write_parquet(tmp_path / "x.parquet")
     with pytest.raises(DataError, match="none of the reference's columns"):
         drift_from_parts(reference, [tmp_path / "x.parquet"])
+
+
+def test_unseen_categories_with_tied_counts_are_named_alike(
+    two_workers: Any, churn: pl.DataFrame, reference: dict[str, Any], tmp_path: Path
+) -> None:
+    """More unseen values than the report names, all tied: both paths pick the same ones.
+
+    The first part holds only the second half of the keys, so the order the parts meet
+    the keys is not their sorted order.
+    """
+    first = [12 + i % 12 for i in range(600)]
+    rest = [i % 12 for i in range(1200)] + [12 + i % 12 for i in range(600)]
+    values = pl.Series([f"new-{k:02d}" for k in first + rest])
+    current = churn.tail(2400).with_columns(values.alias("payment_method"))
+    _write_parts(current, tmp_path / "log", 4)
+    local = drift_from_reference(reference, current)
+    on_dask = drift_from_parts(reference, tmp_path / "log", client=two_workers)
+    _assert_same(on_dask, local)
+    name = "payment_method"
+    [want] = [c for c in local.columns if c.column == name]
+    [got] = [c for c in on_dask.columns if c.column == name]
+    named = want.current_hist["__other__"]
+    assert len(named) == 10 and len(set(named.values())) == 1  # a cut through a tie
+    assert got.current_hist["__other__"] == named
