@@ -22,7 +22,8 @@ import numpy as np
 
 from conveyor.config.models import ModelSpec
 from conveyor.errors import ConveyorError, ModelError
-from conveyor.train._fitting import FeatureCache, FitOutcome, IterationCallback, fit_pipeline
+from conveyor.train._feature_cache import FeatureCache
+from conveyor.train._fitting import FitOutcome, IterationCallback, fit_pipeline
 from conveyor.train._validation import (
     check_valid_classes,
     fold_rows,

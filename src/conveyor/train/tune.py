@@ -28,7 +28,8 @@ import numpy as np
 
 from conveyor.config.models import ModelSpec, SearchParam, TuneConfig
 from conveyor.errors import ModelError
-from conveyor.train._fitting import FeatureCache, IterationCallback, fit_pipeline
+from conveyor.train._feature_cache import FeatureCache
+from conveyor.train._fitting import IterationCallback, fit_pipeline
 from conveyor.train._space import check_space, grid_values, suggest_params
 from conveyor.train._study import best_value_or_none, count_finished, open_study, trial_row
 from conveyor.train._validation import (

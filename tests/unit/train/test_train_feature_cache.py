@@ -13,7 +13,8 @@ from sklearn.linear_model import LogisticRegression
 
 from conveyor.config.models import ModelSpec, SearchParam, TuneConfig
 from conveyor.train import fit_candidates, tune
-from conveyor.train._fitting import FeatureCache, fit_pipeline
+from conveyor.train._feature_cache import FeatureCache
+from conveyor.train._fitting import fit_pipeline
 
 
 class CountingScaler(TransformerMixin, BaseEstimator):
