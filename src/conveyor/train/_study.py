@@ -7,7 +7,14 @@ from typing import Any
 from conveyor.config.models import TuneConfig
 from conveyor.errors import ModelError, StoreError
 
-__all__ = ["best_value_or_none", "count_finished", "open_storage", "open_study", "trial_row"]
+__all__ = [
+    "best_value_or_none",
+    "count_finished",
+    "mirror_study",
+    "open_storage",
+    "open_study",
+    "trial_row",
+]
 
 _STARTUP_TRIALS = 3
 _BOOSTER_WARMUP_STEPS = 10
@@ -75,6 +82,41 @@ def open_study(
             hint="use another study name or delete the old study",
         )
     return study
+
+
+def mirror_study(stored: Any) -> tuple[Any, Any]:
+    """An in-memory copy of the ``stored`` study, and the callback that writes trials back.
+
+    Optuna's RDB storage writes each intermediate report and reads the trials at
+    each pruning check: dozens of database round trips a trial, 0.4-0.9 s of a
+    12-trial study on SQLite. Trials run against memory instead, and every
+    finished trial (complete, pruned or failed, with its parameters, values,
+    intermediate values and attributes) is added to the stored study as it ends,
+    in one transaction, so an interrupted study still resumes from every trial
+    it finished. A trial cut off mid-way is not stored (the database would
+    otherwise keep it RUNNING forever). Studies shared with other processes (the
+    Dask executor) use the stored study directly.
+
+    Returns:
+        ``(study to optimize, callback for study.optimize(callbacks=[...]))``.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    memory = optuna.create_study(
+        storage=optuna.storages.InMemoryStorage(),
+        sampler=stored.sampler,
+        pruner=stored.pruner,
+        study_name=stored.study_name,
+        direction=stored.direction,
+    )
+    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    memory.add_trials(stored.get_trials(deepcopy=False, states=finished))
+
+    def write_back(_study: Any, trial: Any) -> None:
+        stored.add_trial(trial)
+
+    return memory, write_back
 
 
 def open_storage(url: str) -> Any:

@@ -31,7 +31,13 @@ from conveyor.errors import ModelError
 from conveyor.train._feature_cache import FeatureCache
 from conveyor.train._fitting import IterationCallback, fit_pipeline
 from conveyor.train._space import check_space, grid_values, suggest_params
-from conveyor.train._study import best_value_or_none, count_finished, open_study, trial_row
+from conveyor.train._study import (
+    best_value_or_none,
+    count_finished,
+    mirror_study,
+    open_study,
+    trial_row,
+)
 from conveyor.train._validation import (
     check_valid_classes,
     fold_rows,
@@ -179,6 +185,15 @@ def tune(
         cv=folds is not None,
         where=at,
     )
+    warnings: list[str] = []
+    if client is not None and not storage:
+        warnings.append(f"{at}: no Optuna storage to share, so the trials ran here, not on Dask")
+        client = None
+    write_back: list[Any] = []
+    if storage and client is None:
+        # Nobody else shares the study: run it in memory, store each trial as it ends.
+        study, store_trial = mirror_study(study)
+        write_back.append(store_trial)
     done = count_finished(study)
     trials_before = len(study.get_trials(deepcopy=False))
     remaining = None if cfg.n_trials is None else cfg.n_trials - done
@@ -188,10 +203,6 @@ def tune(
     report = on_progress or (lambda _label, _fraction: None)
     family = estimator_family(probe)
     fixed = dict(spec.params)
-    warnings: list[str] = []
-    if client is not None and not storage:
-        warnings.append(f"{at}: no Optuna storage to share, so the trials ran here, not on Dask")
-        client = None
     if (
         (cfg.n_jobs > 1 or client is not None)
         and family in _ITERATION_REPORTERS
@@ -249,7 +260,7 @@ def tune(
             timeout=cfg.timeout_s,
             n_jobs=cfg.n_jobs,
             catch=(Exception,),
-            callbacks=[progress],
+            callbacks=[*write_back, progress],
         )
     result = _result(
         study,

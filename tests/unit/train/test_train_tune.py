@@ -384,3 +384,57 @@ def test_parallel_trials_run_boosters_single_threaded(binary_split: Any) -> None
     )
     assert result.n_trials == 4
     assert "n_jobs" not in result.best_params  # a runtime setting, not a tuned one
+
+
+def _stored_trials(storage: str, study_name: str) -> list[Any]:
+    import optuna
+
+    return optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)
+
+
+def test_every_finished_trial_is_stored_as_it_ran(binary_split: Any, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    result = run(
+        binary_split,
+        "lightgbm",
+        storage=storage,
+        study_name="lgbm",
+        params={"n_estimators": 60, "verbose": -1},
+        n_trials=6,
+        sampler="random",
+        space={"num_leaves": SearchParam(type="int", low=2, high=64)},
+    )
+    stored = _stored_trials(storage, "lgbm")
+    assert [t.number for t in stored] == [t["number"] for t in result.trials]
+    assert [t.state.name for t in stored] == [t["state"] for t in result.trials]
+    assert [t.params for t in stored] == [t["params"] for t in result.trials]
+    complete = [t for t in stored if t.state.name == "COMPLETE"]
+    assert complete and all(t.intermediate_values for t in complete)
+    assert all("best_iteration" in t.user_attrs for t in complete)
+
+
+def test_an_interrupted_trial_is_not_stored_and_the_study_resumes(
+    binary_split: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    tune_module = importlib.import_module("conveyor.train.tune")
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    calls = {"n": 0}
+    objective = tune_module._Objective.__call__
+
+    def stop_on_the_third(self: Any, trial: Any) -> float:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return objective(self, trial)
+
+    monkeypatch.setattr(tune_module._Objective, "__call__", stop_on_the_third)
+    kwargs = {"storage": storage, "study_name": "lr", "sampler": "random", "space": LOG_C}
+    with pytest.raises(KeyboardInterrupt):
+        run(binary_split, "logistic_regression", n_trials=5, **kwargs)
+    assert [t.state.name for t in _stored_trials(storage, "lr")] == ["COMPLETE", "COMPLETE"]
+    monkeypatch.setattr(tune_module._Objective, "__call__", objective)
+    again = run(binary_split, "logistic_regression", n_trials=5, **kwargs)
+    assert again.n_trials == 5 and again.n_new_trials == 3
+    assert len(_stored_trials(storage, "lr")) == 5
