@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from conveyor.evaluate._common import check_task, label_array
 from conveyor.evaluate.cv import take_rows
 from conveyor.evaluate.metrics import compute_metrics, greater_is_better, metric_names
 
-__all__ = ["permutation_importance_table"]
+__all__ = ["binary_auc", "permutation_importance_table"]
 
 # Rows scored per model call when permuted copies are stacked (bounds memory).
 _STACK_ROWS = 200_000
@@ -46,6 +47,28 @@ def _permuted_scores(
     return out
 
 
+def binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of a binary score: the Mann-Whitney statistic, ties counted as one half.
+
+    Equal to scikit-learn's ``roc_auc_score`` (up to rounding) without its input
+    checks, which cost more than the statistic when importance scores a hundred
+    shuffled copies. NaN when one class is absent.
+
+    Example:
+        >>> binary_auc(np.array([False, True, True]), np.array([0.1, 0.9, 0.1]))
+        0.75
+    """
+    from scipy.stats import rankdata
+
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = rankdata(np.asarray(score, dtype=float))
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _probability_metric(task: str, metric: str) -> Any:
     """The training scorer for ``metric`` when it reads probabilities only, else None."""
     from conveyor.train.scoring import METRICS, score_predictions
@@ -54,6 +77,23 @@ def _probability_metric(task: str, metric: str) -> Any:
     if spec is None or spec.needs == "pred" or task not in spec.tasks:
         return None
     return score_predictions
+
+
+def _auc_scorer(task: str, metric: str, classes: list[Any] | None, positive_class: Any) -> Any:
+    """``(y, proba) -> ROC AUC`` for a binary task scored on ROC AUC, else None."""
+    if task != "binary" or metric != "roc_auc" or not classes or len(classes) != 2:
+        return None
+    positive = classes[-1] if positive_class is None else positive_class
+    if positive not in classes:
+        return None
+    column = classes.index(positive)
+
+    def auc_of(y_part: Any, output: Any) -> float:
+        proba = np.asarray(output, dtype=float)
+        score = proba[:, column] if proba.ndim == 2 else (proba if column == 1 else -proba)
+        return binary_auc(np.asarray(y_part) == positive, score)
+
+    return auc_of
 
 
 def permutation_importance_table(
@@ -108,8 +148,15 @@ def permutation_importance_table(
     found = getattr(pipeline, "classes_", None)
     classes = list(found) if found is not None else None
 
+    auc_of = _auc_scorer(task, metric, classes, positive_class) if use_proba else None
+
     def score(output: Any, y_part: Any) -> float:
         """Greater-is-better score of one block of model output against ``y_part``."""
+        if auc_of is not None:
+            value = auc_of(y_part, output)
+            if not np.isfinite(value):
+                raise DataError(f"permutation importance: {metric} is undefined on this data")
+            return sign * value
         if fast is not None:
             # A metric on probabilities alone (roc_auc, log_loss): compute just that one.
             value = fast(task, y_part, None, output, metric=metric, classes=classes,

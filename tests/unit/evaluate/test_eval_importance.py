@@ -3,9 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conveyor.errors import ConfigError
 from conveyor.evaluate import permutation_importance_table
+from conveyor.evaluate.importance import binary_auc
 
 
 def _informative_data(n: int = 600):
@@ -82,3 +85,42 @@ def test_matches_scikit_learn_permutation_importance() -> None:
     for row in ours:
         # different shuffles, same quantity: agree within the shuffles' noise
         assert row["importance_mean"] == pytest.approx(expected[row["feature"]], abs=0.02)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.integers(min_value=0, max_value=6)), min_size=1, max_size=60
+    )
+)
+def test_binary_auc_equals_scikit_learn(rows: list[tuple[bool, int]]) -> None:
+    """Few distinct scores, so ties are everywhere; one class alone gives NaN."""
+    from sklearn.metrics import roc_auc_score
+
+    positive = np.array([p for p, _ in rows])
+    score = np.array([s / 6 for _, s in rows])
+    got = binary_auc(positive, score)
+    if positive.all() or not positive.any():
+        assert np.isnan(got)
+    else:
+        assert got == pytest.approx(roc_auc_score(positive, score), abs=1e-12)
+
+
+@pytest.mark.parametrize("positive_class", ["pos", "neg"])
+def test_the_fast_auc_path_gives_scikit_learns_importances(
+    positive_class: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    module = importlib.import_module("conveyor.evaluate.importance")
+    X, y = _informative_data()
+    pipe = _pipeline().fit(X, y)
+    kwargs = {"task": "binary", "metric": "roc_auc", "seed": 3, "positive_class": positive_class}
+    assert module._auc_scorer("binary", "roc_auc", list(pipe.classes_), positive_class)
+    fast = permutation_importance_table(pipe, X, y, **kwargs)
+    monkeypatch.setattr(module, "_auc_scorer", lambda *a: None)
+    slow = permutation_importance_table(pipe, X, y, **kwargs)
+    assert [r["feature"] for r in fast] == [r["feature"] for r in slow]
+    for a, b in zip(fast, slow, strict=True):
+        assert a["importance_mean"] == pytest.approx(b["importance_mean"], abs=1e-12)
+        assert a["importance_std"] == pytest.approx(b["importance_std"], abs=1e-12)
