@@ -14,34 +14,81 @@ functions that need them.
 
 from __future__ import annotations
 
-from conveyor.bundle._bundle import BundleInfo, LoadedBundle, load_bundle, save_bundle
-from conveyor.bundle._manifest import (
-    MANIFEST_FORMAT_VERSION,
-    FileEntry,
-    Manifest,
-    OnnxInfo,
-    OnnxInput,
-    manifest_digest,
-    verify_bundle,
-)
-from conveyor.bundle._onnx_io import category_text
-from conveyor.bundle._reference import (
-    OTHER_CATEGORY,
-    REFERENCE_FORMAT_VERSION,
-    bin_counts,
-    build_reference,
-    category_key,
-)
-from conveyor.bundle._serialize import ALLOWED_TYPE_PREFIXES, is_allowed_type
-from conveyor.bundle._signature import (
-    SIGNATURE_FORMAT_VERSION,
-    InputField,
-    OutputField,
-    Signature,
-    build_signature,
-)
-from conveyor.bundle._validate import FieldError, RecordValidator
-from conveyor.bundle.runtime import BundleRuntime, InvalidRecords
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conveyor.bundle._bundle import BundleInfo, LoadedBundle, load_bundle, save_bundle
+    from conveyor.bundle._manifest import (
+        MANIFEST_FORMAT_VERSION,
+        FileEntry,
+        Manifest,
+        OnnxInfo,
+        OnnxInput,
+        manifest_digest,
+        verify_bundle,
+    )
+    from conveyor.bundle._onnx_io import category_text
+    from conveyor.bundle._reference import (
+        OTHER_CATEGORY,
+        REFERENCE_FORMAT_VERSION,
+        bin_counts,
+        build_reference,
+        category_key,
+    )
+    from conveyor.bundle._serialize import ALLOWED_TYPE_PREFIXES, is_allowed_type
+    from conveyor.bundle._signature import (
+        SIGNATURE_FORMAT_VERSION,
+        InputField,
+        OutputField,
+        Signature,
+        build_signature,
+    )
+    from conveyor.bundle._validate import FieldError, RecordValidator
+    from conveyor.bundle.runtime import BundleRuntime, InvalidRecords
+
+# Imported on first use: a cached run needs manifest_digest, not numpy, pydantic
+# models and the runtime.
+_HOMES = {
+    "BundleInfo": "_bundle",
+    "LoadedBundle": "_bundle",
+    "load_bundle": "_bundle",
+    "save_bundle": "_bundle",
+    "MANIFEST_FORMAT_VERSION": "_manifest",
+    "FileEntry": "_manifest",
+    "Manifest": "_manifest",
+    "OnnxInfo": "_manifest",
+    "OnnxInput": "_manifest",
+    "manifest_digest": "_manifest",
+    "verify_bundle": "_manifest",
+    "category_text": "_onnx_io",
+    "OTHER_CATEGORY": "_reference",
+    "REFERENCE_FORMAT_VERSION": "_reference",
+    "bin_counts": "_reference",
+    "build_reference": "_reference",
+    "category_key": "_reference",
+    "ALLOWED_TYPE_PREFIXES": "_serialize",
+    "is_allowed_type": "_serialize",
+    "SIGNATURE_FORMAT_VERSION": "_signature",
+    "InputField": "_signature",
+    "OutputField": "_signature",
+    "Signature": "_signature",
+    "build_signature": "_signature",
+    "FieldError": "_validate",
+    "RecordValidator": "_validate",
+    "BundleRuntime": "runtime",
+    "InvalidRecords": "runtime",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'conveyor.bundle' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"conveyor.bundle.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ALLOWED_TYPE_PREFIXES",

@@ -4,9 +4,7 @@ Polars is the engine throughout; every function here is pure (frames in,
 frames and reports out) except the readers in :mod:`conveyor.data.sources`.
 
 The names below are imported on first use, so that importing one submodule
-(``conveyor.data.sources``) does not load every stage. ``clean`` is the
-exception: the function shares its name with its module, and the module would
-shadow a lazily bound function once imported.
+(``conveyor.data.sources``) does not load every stage (nor Polars).
 """
 
 from __future__ import annotations
@@ -14,9 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from conveyor.data.clean import CleanResult, OpReport, clean
-
 if TYPE_CHECKING:
+    from conveyor.data._clean import CleanResult, OpReport, clean
     from conveyor.data.schema import ColumnSchema, DatasetSchema, infer_schema
     from conveyor.data.sources import (
         CollectResult,
@@ -29,6 +26,9 @@ if TYPE_CHECKING:
     from conveyor.data.validate import ValidationResult, Violation, validate_frame
 
 _HOMES = {
+    "CleanResult": "_clean",
+    "OpReport": "_clean",
+    "clean": "_clean",
     "ColumnSchema": "schema",
     "DatasetSchema": "schema",
     "infer_schema": "schema",

@@ -9,6 +9,7 @@ left ``running`` by a dead process is marked ``interrupted`` on the next open.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from conveyor.errors import ConfigError, ConveyorError, NotFound
 from conveyor.pipeline._io import MEDIA_TYPES, load_output, store_output
 from conveyor.pipeline.fingerprint import step_fingerprint
-from conveyor.pipeline.step import Step, StepContext, StepOutput
+from conveyor.pipeline.step import Lazy, Step, StepContext, StepOutput
 
 if TYPE_CHECKING:
     from conveyor.config.loader import LoadedConfig
@@ -341,7 +342,11 @@ class Runner:
 
             try:
                 kwargs = {
-                    name: self._load(name, digests[name], loaded_values, scratch)
+                    name: Lazy(
+                        functools.partial(self._load, name, digests[name], loaded_values, scratch)
+                    )
+                    if name in step.lazy_inputs
+                    else self._load(name, digests[name], loaded_values, scratch)
                     for name in step.inputs
                 }
                 workdir = scratch / step.name

@@ -20,15 +20,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 if TYPE_CHECKING:
     from conveyor.config.loader import LoadedConfig
     from conveyor.config.models import ConveyorConfig
 
-__all__ = ["OutputKind", "Step", "StepContext", "StepOutput"]
+__all__ = ["Lazy", "OutputKind", "Step", "StepContext", "StepOutput"]
 
 OutputKind = Literal["dataset", "frame", "json", "bytes", "tree"]
+T = TypeVar("T")
 
 
 @dataclass
@@ -80,6 +81,25 @@ class StepOutput:
     exist yet (e.g. the inferred ``schema.yaml``)."""
 
 
+class Lazy(Generic[T]):
+    """A step input loaded on the first call, then kept (see ``Step.lazy_inputs``).
+
+    Example:
+        >>> test = Lazy(lambda: "loaded")
+        >>> test(), test()
+        ('loaded', 'loaded')
+    """
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load: Callable[[], T] | None = load
+        self._value: T | None = None
+
+    def __call__(self) -> T:
+        if self._load is not None:
+            self._value, self._load = self._load(), None
+        return self._value  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class Step:
     """One stage of the pipeline.
@@ -97,6 +117,8 @@ class Step:
             enters the fingerprint.
         cacheable: False for steps whose result depends on the outside world
             in ways a fingerprint cannot see (an HTTP API, a database query).
+        lazy_inputs: inputs the step reads only on some paths: it receives a
+            :class:`Lazy` for each and calls it to load the value.
     """
 
     name: str
@@ -109,3 +131,4 @@ class Step:
     code_refs: Callable[[ConveyorConfig], Sequence[str]] = lambda _cfg: ()
     cacheable: bool | Callable[[ConveyorConfig], bool] = True
     description: str = ""
+    lazy_inputs: tuple[str, ...] = ()

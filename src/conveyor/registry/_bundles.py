@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conveyor.bundle import LoadedBundle, load_bundle, manifest_digest, verify_bundle
-
 if TYPE_CHECKING:
+    from conveyor.bundle import LoadedBundle
     from conveyor.registry._records import ModelVersion
     from conveyor.stores import ArtifactStore, MetadataStore
 
@@ -37,6 +36,8 @@ def publish_bundle(
         >>> registry.register("churn", bundle_digest=pub.bundle_digest,
         ...                   manifest_digest=pub.manifest_digest, ...)  # doctest: +SKIP
     """
+    from conveyor.bundle import manifest_digest, verify_bundle
+
     manifest = verify_bundle(directory)
     digest = manifest_digest(directory)
     tree = artifacts.put_tree(directory)
@@ -54,5 +55,7 @@ def fetch_bundle(
     ``dest`` must be absent or empty. The manifest digest the registry recorded
     is checked before anything is deserialised.
     """
+    from conveyor.bundle import load_bundle
+
     path = artifacts.get_tree(version.bundle_digest, dest)
     return load_bundle(path, expected_manifest_digest=version.manifest_digest, onnx=onnx)

@@ -20,7 +20,7 @@ from conveyor.config.models import (
     NormalizeStrings,
     RepairTypes,
 )
-from conveyor.data.clean import clean
+from conveyor.data._clean import clean
 from conveyor.errors import DataError
 
 

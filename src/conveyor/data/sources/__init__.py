@@ -21,7 +21,31 @@ Example:
 
 from __future__ import annotations
 
-from conveyor.data.sources._collect import CollectResult, collect, read_source
-from conveyor.data.sources._files import read_table_file, source_files
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conveyor.data.sources._collect import CollectResult, collect, read_source
+    from conveyor.data.sources._files import read_table_file
+    from conveyor.data.sources._paths import source_files
+
+# Imported on first use: listing a source's files (source_files) needs no reader.
+_HOMES = {
+    "CollectResult": "_collect",
+    "collect": "_collect",
+    "read_source": "_collect",
+    "read_table_file": "_files",
+    "source_files": "_paths",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'conveyor.data.sources' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"conveyor.data.sources.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["CollectResult", "collect", "read_source", "read_table_file", "source_files"]

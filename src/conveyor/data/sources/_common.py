@@ -5,14 +5,13 @@ that decides whether frames may be stacked."""
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import polars as pl
 
+from conveyor.data.sources._paths import preview
 from conveyor.errors import DataError
 
 F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
@@ -31,22 +30,9 @@ def no_progress(_label: str, _fraction: float | None) -> None:
     return None
 
 
-def display_path(path: Path, root: Path) -> str:
-    """``path`` as the user wrote it: relative to the config directory when possible."""
-    try:
-        return Path(os.path.relpath(path, root)).as_posix()
-    except ValueError:  # another drive on Windows
-        return path.as_posix()
-
-
 def did_you_mean(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.6)
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-
-
-def preview(names: Sequence[str], limit: int = 20) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
 
 
 # ---------------------------------------------------------------- column names

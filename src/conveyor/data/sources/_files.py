@@ -3,8 +3,6 @@ each file with its format's reader, and stack the results."""
 
 from __future__ import annotations
 
-import difflib
-import glob as globlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -14,7 +12,6 @@ from conveyor.config.models import SourceConfig
 from conveyor.data.sources._common import (
     Progress,
     SourceRead,
-    display_path,
     no_progress,
     preview,
     select_columns,
@@ -27,10 +24,8 @@ from conveyor.data.sources._formats import (
     read_jsonl_file,
     read_parquet_file,
 )
+from conveyor.data.sources._paths import FILE_KINDS, GLOB_CHARS, display_path, source_files
 from conveyor.errors import DataError
-
-FILE_KINDS = frozenset({"csv", "tsv", "parquet", "json", "jsonl", "excel"})
-_GLOB_CHARS = frozenset("*?[")
 
 Reader = Callable[..., pl.DataFrame]
 _READERS: dict[str, Reader] = {
@@ -41,75 +36,6 @@ _READERS: dict[str, Reader] = {
     "jsonl": read_jsonl_file,
     "excel": read_excel_file,
 }
-
-
-def source_files(source: SourceConfig, *, root: Path) -> list[Path]:
-    """The files a file source reads, glob expanded and sorted.
-
-    Paths are relative to ``root`` (the config directory) unless absolute.
-    The runner fingerprints these files by size and modification time.
-
-    Raises:
-        DataError: the file does not exist (near matches are listed), the
-            path is a directory, or the glob matches no file.
-    """
-    if source.resolved_type not in FILE_KINDS or not source.path:
-        raise DataError(
-            f"source {source.name!r} is not a file source (type {source.resolved_type})"
-        )
-    pattern = source.path
-    full = root / pattern
-    if not _GLOB_CHARS.intersection(pattern):
-        if full.is_file():
-            return [full]
-        if full.is_dir():
-            raise DataError(
-                f"source {source.name!r}: {display_path(full, root)} is a folder, not a file",
-                hint=f"use a glob such as '{pattern.rstrip('/')}/*.{_ext(source)}'",
-            )
-        raise DataError(
-            f"source {source.name!r}: file not found: {display_path(full, root)}"
-            f"{_nearby(full, root)}",
-            hint="paths are relative to the folder of conveyor.yaml",
-        )
-    matches = sorted(Path(p) for p in globlib.glob(str(full), recursive=True) if Path(p).is_file())
-    if not matches:
-        folder = _glob_base(full)
-        raise DataError(
-            f"source {source.name!r}: the glob {pattern!r} matches no files{_nearby(folder / '*', root)}",
-            hint="paths are relative to the folder of conveyor.yaml",
-        )
-    return matches
-
-
-def _ext(source: SourceConfig) -> str:
-    return {"excel": "xlsx"}.get(source.resolved_type or "", source.resolved_type or "csv")
-
-
-def _glob_base(full: Path) -> Path:
-    parts = []
-    for part in full.parts:
-        if _GLOB_CHARS.intersection(part):
-            break
-        parts.append(part)
-    return Path(*parts) if parts else Path(".")
-
-
-def _nearby(missing: Path, root: Path) -> str:
-    """' in data/: did you mean …' or a listing of what the folder holds."""
-    folder = missing.parent
-    while not folder.is_dir() and folder != folder.parent:
-        folder = folder.parent
-    shown = display_path(folder, root) + "/"
-    if folder != missing.parent:
-        return f" (folder {display_path(missing.parent, root)}/ does not exist; {shown} exists)"
-    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
-    if not names:
-        return f" (folder {shown} is empty)"
-    close = difflib.get_close_matches(missing.name, names, n=3, cutoff=0.5)
-    if close:
-        return f"; near matches in {shown}: {preview(close)}"
-    return f"; {shown} holds: {preview(names, limit=10)}"
 
 
 def read_one_file(
@@ -142,7 +68,7 @@ def read_file_source(
 ) -> SourceRead:
     """Read a file source (one file or a glob) into one frame."""
     files = source_files(source, root=root)
-    single = len(files) == 1 and not _GLOB_CHARS.intersection(source.path or "")
+    single = len(files) == 1 and not GLOB_CHARS.intersection(source.path or "")
     frames: list[tuple[str, pl.DataFrame]] = []
     for i, path in enumerate(files):
         label = display_path(path, root)

@@ -10,6 +10,7 @@ import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conveyor.data.sources._paths import FILE_KINDS
 from conveyor.errors import ConfigError, DataError
 from conveyor.pipeline.step import Step, StepContext, StepOutput
 
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
     from conveyor.config.models import ConveyorConfig
 
 __all__ = ["DATA_STEPS"]
-
-_FILE_KINDS = {"csv", "tsv", "parquet", "json", "jsonl", "excel"}
 
 
 def _collect(ctx: StepContext) -> StepOutput:
@@ -78,7 +77,7 @@ def _source_files(cfg: ConveyorConfig, root: Path) -> list[Path]:
 
     files: list[Path] = []
     for source in cfg.data.sources:
-        if source.resolved_type in _FILE_KINDS:
+        if source.resolved_type in FILE_KINDS:
             try:
                 files.extend(source_files(source, root=root))
             except DataError:
@@ -87,7 +86,7 @@ def _source_files(cfg: ConveyorConfig, root: Path) -> list[Path]:
 
 
 def _all_file_sources(cfg: ConveyorConfig) -> bool:
-    return all(s.resolved_type in _FILE_KINDS for s in cfg.data.sources)
+    return all(s.resolved_type in FILE_KINDS for s in cfg.data.sources)
 
 
 def check_columns_exist(frame: pl.DataFrame, cfg: ConveyorConfig) -> None:
@@ -153,7 +152,7 @@ def _validate(ctx: StepContext, raw: pl.DataFrame) -> StepOutput:
 
 
 def _clean(ctx: StepContext, validated: pl.DataFrame) -> StepOutput:
-    from conveyor.data.clean import clean
+    from conveyor.data._clean import clean
 
     cfg = ctx.config
     protected = [c for c in (cfg.target, cfg.id_column) if c]

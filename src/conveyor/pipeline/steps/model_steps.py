@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import GateFailed
-from conveyor.pipeline.step import Step, StepContext, StepOutput
+from conveyor.pipeline.step import Lazy, Step, StepContext, StepOutput
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -500,30 +500,34 @@ def _evaluate(
 
 
 def _register(
-    ctx: StepContext, evaluation: dict[str, Any], bundle: Path, test: pl.DataFrame
+    ctx: StepContext,
+    evaluation: dict[str, Any],
+    bundle: Lazy[Path],
+    test: Lazy[pl.DataFrame],
 ) -> StepOutput:
-    from conveyor.bundle import load_bundle, manifest_digest
+    from conveyor.bundle import manifest_digest
     from conveyor.errors import NotFound
-    from conveyor.evaluate import compute_metrics, greater_is_better
-    from conveyor.registry import decide_promotion, git_commit_of
 
     cfg = ctx.config
     registry = ctx.services["registry_factory"]()
     name = cfg.model_name
     primary = evaluation["primary_metric"]
-    digest = manifest_digest(bundle)
     gates_passed = bool(evaluation["gates"]["passed"]) and bool(evaluation["beats_baseline"][0])
     failed = evaluation["gates"]["failed"] or (
         [] if evaluation["beats_baseline"][0] else [evaluation["beats_baseline"][1]]
     )
 
-    # The same bundle registered before (a re-run with nothing changed) is not a new version.
+    # The same bundle registered before (a re-run with nothing changed) is not a new
+    # version. The store's tree digest finds it without materialising the bundle.
+    tree = ctx.input_digests["bundle"]
     try:
-        existing = next(
-            (v for v in registry.list_versions(name) if v.manifest_digest == digest), None
-        )
+        versions = registry.list_versions(name)
     except NotFound:
-        existing = None
+        versions = []
+    existing = next((v for v in versions if v.bundle_digest == tree), None)
+    digest = existing.manifest_digest if existing is not None else manifest_digest(bundle())
+    if existing is None:
+        existing = next((v for v in versions if v.manifest_digest == digest), None)
     if existing is not None:
         summary = {
             "model": f"{name} v{existing.version}",
@@ -547,6 +551,10 @@ def _register(
             ],
         )
 
+    from conveyor.bundle import load_bundle
+    from conveyor.evaluate import compute_metrics, greater_is_better
+    from conveyor.registry import decide_promotion, git_commit_of
+
     champion_value = None
     try:
         champion = registry.get(name, cfg.promotion.alias)
@@ -554,7 +562,7 @@ def _register(
         champion = None
     if champion is not None and gates_passed:
         # Re-score the champion on this run's test split: never compare with stale numbers.
-        X_test, y_test = _xy(test, cfg)
+        X_test, y_test = _xy(test(), cfg)
         champ_dir = ctx.workdir / "champion"
         ctx.services["artifacts"].get_tree(champion.bundle_digest, champ_dir)
         loaded = load_bundle(
@@ -659,6 +667,7 @@ MODEL_STEPS: tuple[Step, ...] = (
         name="register",
         fn=_register,
         inputs=("evaluation", "bundle", "test"),
+        lazy_inputs=("bundle", "test"),
         outputs={"model_version": "json"},
         version="1",
         config_section=lambda cfg: cfg.promotion,
