@@ -89,6 +89,24 @@ def test_train_register_promote_rollback_predict_reproduce(cli, model_project: P
     )
     cli("models", "tag", "churn", "1", "owner=ml-team", cwd=model_project)
 
+    # Any user alias: set, shown, in the history, removed.
+    cli("models", "alias", "churn", "staging", "v2", "--reason", "qa", cwd=model_project)
+    staged = json.loads(cli("models", "show", "churn@staging", "--json", cwd=model_project).stdout)
+    assert staged[0]["version"] == 2 and "staging" in staged[0]["aliases"]
+    cli("models", "alias", "churn", "staging", "--remove", cwd=model_project)
+    moves = json.loads(cli("models", "history", "churn", "--alias", "staging", "--json",
+                           cwd=model_project).stdout)  # fmt: skip
+    assert [(m["action"], m["reason"]) for m in moves][-2:] in (
+        [("set", "qa"), ("remove", "set by hand")],
+        [("remove", "set by hand"), ("set", "qa")],
+    )
+    gone = cli("models", "show", "churn@staging", cwd=model_project, check=2)
+    assert "staging" in gone.stderr
+    both = cli("models", "alias", "churn", "staging", cwd=model_project, check=2)
+    assert "give a VERSION to set the alias, or --remove" in both.stderr
+    bad = cli("models", "alias", "churn", "Not An Alias", "1", cwd=model_project, check=2)
+    assert "alias" in bad.stderr
+
     out = model_project / "preds.csv"
     cli(
         "predict",

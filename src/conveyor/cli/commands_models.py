@@ -187,6 +187,37 @@ def rollback_cmd(
     console().print(f"{name}: champion rolled back to v{v.version}")
 
 
+@models_app.command("alias")
+def alias_cmd(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[
+        str, typer.Argument(help="Alias: challenger, staging, or any lowercase name.")
+    ],
+    version: Annotated[
+        str | None, typer.Argument(help="Version (3 or v3) or another alias; omit with --remove.")
+    ] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the alias.")] = False,
+    reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "set by hand",
+    config: Annotated[str | None, _CONFIG] = None,
+) -> None:
+    """Point an alias at a version, or remove it (champion moves through promote/rollback)."""
+    from conveyor.errors import ConfigError
+
+    if remove == (version is not None):
+        raise ConfigError(
+            "models alias: give a VERSION to set the alias, or --remove (not both)",
+            hint=f"conveyor models alias {name} {alias} 3   |   conveyor models alias {name} {alias} --remove",
+        )
+    with open_project(config) as project:
+        if remove:
+            was = project.registry.remove_alias(name, alias, reason=reason, actor=_actor())
+            console().print(f"{name}@{alias} removed (it pointed at v{was})")
+            return
+        assert version is not None
+        v = project.registry.set_alias(name, alias, version, reason=reason, actor=_actor())
+    console().print(f"{name}@{alias} -> v{v.version}")
+
+
 @models_app.command("tag")
 def tag_cmd(
     name: Annotated[str, typer.Argument(help="Model name.")],
