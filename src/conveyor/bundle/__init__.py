@@ -14,8 +14,9 @@ functions that need them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from conveyor._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from conveyor.bundle._bundle import BundleInfo, LoadedBundle, load_bundle, save_bundle
@@ -80,14 +81,7 @@ _HOMES = {
     "InvalidRecords": "runtime",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'conveyor.bundle' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"conveyor.bundle.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [

@@ -9,8 +9,9 @@ The names below are imported on first use, so that importing one submodule
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from conveyor._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from conveyor.data._clean import CleanResult, OpReport, clean
@@ -44,14 +45,7 @@ _HOMES = {
     "validate_frame": "validate",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'conveyor.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"conveyor.data.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [

@@ -13,8 +13,9 @@ without loading scikit-learn.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from conveyor._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from conveyor.features._build import (
@@ -80,15 +81,4 @@ _HOME = {
     "parse_expression": "expressions",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'conveyor.features' has no attribute '{name}'")
-    value = getattr(importlib.import_module(f"conveyor.features.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _HOME)

@@ -10,8 +10,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from conveyor._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from conveyor.monitor._performance import REPORTED_METRICS
@@ -64,14 +65,7 @@ _HOMES = {
     "resolve_window": "monitoring",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'conveyor.monitor' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"conveyor.monitor.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [

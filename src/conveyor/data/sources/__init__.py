@@ -21,8 +21,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from conveyor._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from conveyor.data.sources._collect import CollectResult, collect, read_source
@@ -38,14 +39,7 @@ _HOMES = {
     "source_files": "_paths",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'conveyor.data.sources' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"conveyor.data.sources.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = ["CollectResult", "collect", "read_source", "read_table_file", "source_files"]
