@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -27,19 +25,6 @@ class FakeClock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'conveyor.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[MetadataStore]:
-    with MetadataStore(store_url) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,42 +21,13 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 OURS = {"monitor_runs", "monitor_metrics"}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    url = (
-        f"sqlite:///{tmp_path}/conveyor.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    with MetadataStore(url) as opened:
-        yield opened
-
-
 def test_migration_creates_exactly_the_monitoring_tables(store: MetadataStore) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-
     from conveyor.monitor import _tables
     from conveyor.stores._tables import metadata
+    from conveyor.testing.schema import schema_diffs
 
-    with store.engine.connect() as conn:
-        assert set(sa.inspect(conn).get_table_names()) >= OURS
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diffs = compare_metadata(context, metadata)
-
-    def table_of(diff: Any) -> str | None:
-        op = diff[0] if isinstance(diff, list) else diff
-        for part in op[1:]:
-            if isinstance(part, str):
-                return part
-            if isinstance(part, sa.Table):
-                return part.name
-            table = getattr(part, "table", None)
-            if isinstance(table, sa.Table):
-                return table.name
-        return None
-
-    assert [d for d in diffs if table_of(d) in OURS] == []
+    assert _tables.monitor_runs.name == "monitor_runs"  # the import registers the tables
+    assert schema_diffs(store.engine, metadata, OURS) == []
     assert _tables.monitor_metrics.c.monitor_run_id.references(_tables.monitor_runs.c.id)
 
 

@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
 from conveyor.errors import ConfigError
 from conveyor.stores._deployment_tables import deployments as deployments_table
@@ -50,20 +48,9 @@ def beat(server_id: str = "s1", **kw: Any) -> Heartbeat:
 
 
 def test_migration_creates_exactly_the_deployment_tables(store: MetadataStore) -> None:
-    def ours(obj: object, name: str | None, kind: str, *_: object) -> bool:
-        table = name if kind == "table" else getattr(getattr(obj, "table", None), "name", None)
-        return table in OURS
+    from conveyor.testing.schema import schema_diffs
 
-    with store.connect() as conn:
-        context = MigrationContext.configure(
-            conn,
-            opts={
-                "compare_type": True,
-                "include_name": lambda name, kind, _p: kind != "table" or name in OURS,
-                "include_object": ours,
-            },
-        )
-        assert compare_metadata(context, deployments_table.metadata) == []
+    assert schema_diffs(store.engine, deployments_table.metadata, OURS) == []
 
 
 def test_heartbeat_upserts_one_row_per_server_and_keeps_started_at(store: MetadataStore) -> None:

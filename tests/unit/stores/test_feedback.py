@@ -54,29 +54,9 @@ def write_csv(path: Path, text: str) -> Path:
 
 
 def test_migration_creates_exactly_the_feedback_table(store: MetadataStore) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
+    from conveyor.testing.schema import schema_diffs
 
-    with store.engine.connect() as conn:
-        context = MigrationContext.configure(
-            conn,
-            opts={
-                "compare_type": True,
-                "include_name": lambda name, kind, _p: kind != "table" or name == "feedback",
-            },
-        )
-        diffs = compare_metadata(context, feedback_table.metadata)
-
-    def concerns_feedback(diff: Any) -> bool:
-        op = diff[0] if isinstance(diff, list) else diff
-        return any(
-            part == "feedback"
-            or getattr(part, "name", None) == "feedback"
-            or getattr(getattr(part, "table", None), "name", None) == "feedback"
-            for part in op[1:]
-        )
-
-    assert [d for d in diffs if concerns_feedback(d)] == []
+    assert schema_diffs(store.engine, feedback_table.metadata, {"feedback"}) == []
 
 
 # ---------------------------------------------------------------- record_feedback
