@@ -7,7 +7,9 @@ Tests of HTTP, batch, stream and build share them instead of each keeping a copy
 
 from __future__ import annotations
 
-__all__ = ["CHURN_LOGREG_CONFIG", "CHURN_RECORD"]
+from pathlib import Path
+
+__all__ = ["CHURN_LOGREG_CONFIG", "CHURN_RECORD", "trained_churn_project"]
 
 CHURN_LOGREG_CONFIG = """
 version: 1
@@ -64,3 +66,16 @@ CHURN_RECORD = {
     "monthly_charges": 80.5,
     "total_charges": 966.0,
 }
+
+
+def trained_churn_project(root: Path, churn_csv: Path) -> Path:
+    """``root`` as a churn project (:data:`CHURN_LOGREG_CONFIG`) with its model trained and
+    registered as champion; returns ``root``."""
+    from conveyor.project import Project
+
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "churn.csv").write_bytes(churn_csv.read_bytes())
+    (root / "conveyor.yaml").write_text(CHURN_LOGREG_CONFIG, encoding="utf-8")
+    with Project(root) as project:
+        project.run()
+    return root

@@ -68,7 +68,8 @@ class FeatureCache:
 
                 features = clone(self.preprocessor)
                 entry = _Entry(features, features.fit_transform(X_fit, y_fit))
-                self.fits += 1
+                with self._lock:  # fits on other keys may finish at the same time
+                    self.fits += 1
             X_eval_t = entry.X_eval if X_eval is not None else None
             if X_eval is not None and X_eval_t is None:
                 X_eval_t = entry.features.transform(X_eval)

@@ -16,19 +16,13 @@ import pytest
 from conveyor.errors import ConfigError, DataError, SchemaError
 from conveyor.project import Project
 from conveyor.serve.batch import score_file
-from conveyor.testing.churn import CHURN_LOGREG_CONFIG as CONFIG
+from conveyor.testing.churn import trained_churn_project
 
 
 @pytest.fixture(scope="module")
 def churn_project(tmp_path_factory: pytest.TempPathFactory, churn_csv: Path) -> Path:
     """A project with one registered logreg churn model (champion)."""
-    root = tmp_path_factory.mktemp("dask-score") / "proj"
-    (root / "data").mkdir(parents=True)
-    (root / "data" / "churn.csv").write_bytes(churn_csv.read_bytes())
-    (root / "conveyor.yaml").write_text(CONFIG, encoding="utf-8")
-    with Project(root) as project:
-        project.run()
-    return root
+    return trained_churn_project(tmp_path_factory.mktemp("dask-score") / "proj", churn_csv)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conveyor.testing.churn import CHURN_LOGREG_CONFIG as CONFIG
+from conveyor.testing.churn import trained_churn_project
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -25,12 +25,7 @@ def registered_churn_project(tmp_path_factory: pytest.TempPathFactory, churn_csv
     """A project directory with two registered logreg versions of ``churn`` (v1 is champion)."""
     import conveyor
 
-    root = tmp_path_factory.mktemp("serve") / "proj"
-    (root / "data").mkdir(parents=True)
-    (root / "data" / "churn.csv").write_bytes(churn_csv.read_bytes())
-    (root / "conveyor.yaml").write_text(CONFIG)
-    with conveyor.Project(root) as project:
-        project.run()
+    root = trained_churn_project(tmp_path_factory.mktemp("serve") / "proj", churn_csv)
     with conveyor.Project(root, overrides=["models.0.params.C=0.05"]) as project:
         project.run()
         registry = project.registry
